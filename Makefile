@@ -1,0 +1,49 @@
+# tweetsite: `make run` to try it, `make test` for the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The suite runs twice: on SQLite, then on the local PostgreSQL (trust auth).
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/tweetsite
+
+.PHONY: run test test-sqlite test-postgres lint bench drill system-deps clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# Debian packages the tests drive: Chromium for the browser tests, docker-compose to validate the
+# compose file, redis-server for pytest-redis. Installed once; `apt-get` needs root.
+system-deps: /usr/bin/chromium /usr/bin/docker-compose /usr/bin/redis-server
+/usr/bin/chromium /usr/bin/docker-compose /usr/bin/redis-server:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium docker-compose redis-server >/dev/null
+
+run: $(BIN)/.installed
+	@DJANGO_DEBUG=1 STREAM_EMBEDDED=1 $(BIN)/python manage.py migrate --verbosity 0
+	@DJANGO_DEBUG=1 $(BIN)/python manage.py demo_setup
+	@echo "tweetsite: open http://$(HOST):$(PORT)/   (admin: http://$(HOST):$(PORT)/admin/, user admin, password admin)"
+	@echo "tweetsite: no REDIS_URL, so the worker runs inside the web process on the $$( [ -n "$$X_BEARER_TOKEN" ] && echo x || echo replay) source. Ctrl-C stops."
+	@( sleep 2; curl -s -o /dev/null http://$(HOST):$(PORT)/healthz || true ) &
+	DJANGO_DEBUG=1 STREAM_EMBEDDED=1 exec $(BIN)/daphne -b $(HOST) -p $(PORT) tweetsite.asgi:application
+
+test: $(BIN)/.installed system-deps
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+test-sqlite:
+	$(BIN)/python -m pytest
+
+test-postgres:
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/python -m pytest -m "not sqlite_only"
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) staticfiles db.sqlite3 tmp

@@ -1,0 +1,71 @@
+"""Admin: topics (with rule validation) and tweet moderation."""
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from feed.forms import TopicAdminForm
+from feed.models import Topic, Tweet
+from feed.publishing import publish_batches_sync
+from feed.services import tweets_set_hidden
+
+
+@admin.register(Topic)
+class TopicAdmin(admin.ModelAdmin):
+    form = TopicAdminForm
+    list_display = ["name", "slug", "query", "is_active", "updated_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "slug", "query"]
+    prepopulated_fields = {"slug": ["name"]}
+    actions = ["activate", "deactivate"]
+
+    @admin.action(description="Activate selected topics")
+    def activate(self, request: HttpRequest, queryset: QuerySet[Topic]) -> None:
+        count = queryset.update(is_active=True)
+        self.message_user(request, f"{count} topic(s) activated; the worker picks them up within seconds.")
+
+    @admin.action(description="Deactivate selected topics")
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[Topic]) -> None:
+        count = queryset.update(is_active=False)
+        self.message_user(request, f"{count} topic(s) deactivated.")
+
+
+@admin.register(Tweet)
+class TweetAdmin(admin.ModelAdmin):
+    list_display = ["x_id", "author_username", "short_text", "created_at", "hidden"]
+    list_filter = ["hidden", "topics", "lang"]
+    search_fields = ["text", "author_username", "author_name", "x_id"]
+    readonly_fields = [f.name for f in Tweet._meta.fields if f.name != "hidden"]
+    actions = ["hide", "unhide"]
+    list_per_page = 50
+
+    @admin.display(description="text")
+    def short_text(self, tweet: Tweet) -> str:
+        return tweet.text[:100]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # tweets come from the stream only
+
+    @admin.action(description="Hide selected tweets from every page")
+    def hide(self, request: HttpRequest, queryset: QuerySet[Tweet]) -> None:
+        self._set_hidden(request, queryset, hidden=True)
+
+    @admin.action(description="Show selected tweets again")
+    def unhide(self, request: HttpRequest, queryset: QuerySet[Tweet]) -> None:
+        self._set_hidden(request, queryset, hidden=False)
+
+    def _set_hidden(self, request: HttpRequest, queryset: QuerySet[Tweet], *, hidden: bool) -> None:
+        batches = tweets_set_hidden(tweets=list(queryset), hidden=hidden)
+        try:
+            publish_batches_sync(batches)
+        except Exception as error:  # the database has it; pages catch up when they reconnect
+            self.message_user(request, f"Saved, but open pages were not told: {error}", messages.WARNING)
+            return
+        verb = "hidden" if hidden else "shown"
+        self.message_user(request, f"{queryset.count()} tweet(s) {verb} on every open page.")
+
+    def save_model(self, request, obj, form, change) -> None:
+        previously_hidden = change and Tweet.objects.filter(pk=obj.pk, hidden=True).exists()
+        super().save_model(request, obj, form, change)
+        if change and previously_hidden != obj.hidden:
+            publish_batches_sync(tweets_set_hidden(tweets=[obj], hidden=obj.hidden))

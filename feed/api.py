@@ -1,0 +1,49 @@
+"""The JSON API: topics with counts, and tweet pages for catch-up and paging."""
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.http import require_GET
+
+from feed.models import Topic
+from feed.rendering import encode, tweet_wire
+from feed.selectors import HISTORY_LIMIT, topics_active_with_counts, tweets_page
+
+
+@require_GET
+def topics(request: HttpRequest) -> JsonResponse:
+    rows = [
+        {"slug": t.slug, "name": t.name, "tweet_count": t.tweet_count, "url": t.get_absolute_url()}
+        for t in topics_active_with_counts()
+    ]
+    return JsonResponse({"topics": rows})
+
+
+@require_GET
+def topic_tweets(request: HttpRequest, slug: str) -> HttpResponse:
+    """`?after=<seq>` pages forward from a seq (catch-up); `?before=<seq>` pages back."""
+    topic = get_object_or_404(Topic, slug=slug, is_active=True)
+    try:
+        after = _optional_int(request.GET.get("after"))
+        before = _optional_int(request.GET.get("before"))
+        limit = _optional_int(request.GET.get("limit")) or HISTORY_LIMIT
+    except ValueError as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    rows, has_more = tweets_page(topic=topic, after=after, before=before, limit=limit)
+    body = {
+        "tweets": [tweet_wire(t, [x.slug for x in t.topics.all()]) for t in rows],
+        "has_more": has_more,
+    }
+    return HttpResponse(encode(body), content_type="application/json")
+
+
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def _optional_int(value: str | None) -> int | None:
+    if value in (None, ""):
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise ValueError(f"expected a non-negative integer, got {value[:30]!r}")
+    return int(value)

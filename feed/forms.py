@@ -1,0 +1,46 @@
+"""The topic form validates rules before X ever sees them."""
+
+import logging
+
+from django import forms
+from django.conf import settings
+
+from feed.models import Topic
+from streamer.rule_check import RuleCheckUnavailable, check_rule_with_x
+from streamer.rules import RuleError, validate_rule
+
+logger = logging.getLogger(__name__)
+
+
+class TopicAdminForm(forms.ModelForm):
+    class Meta:
+        model = Topic
+        fields = ["name", "slug", "query", "is_active"]
+        widgets = {"query": forms.Textarea(attrs={"rows": 3, "cols": 80})}
+
+    def clean_query(self) -> str:
+        query = self.cleaned_data["query"].strip()
+        try:
+            validate_rule(query, max_length=settings.X_MAX_RULE_LENGTH)
+        except RuleError as error:
+            raise forms.ValidationError(str(error)) from error
+        if settings.X_BEARER_TOKEN:
+            try:
+                problem = check_rule_with_x(query)
+            except RuleCheckUnavailable as error:
+                raise forms.ValidationError(f"Could not check the rule with X: {error}") from error
+            if problem:
+                raise forms.ValidationError(f"X refused this rule: {problem}")
+        return query
+
+    def clean(self):
+        cleaned = super().clean()
+        becoming_active = cleaned.get("is_active") and not (self.instance.pk and self.instance.is_active)
+        if becoming_active:
+            active = Topic.objects.filter(is_active=True).exclude(pk=self.instance.pk).count()
+            if active >= settings.X_MAX_RULES:
+                raise forms.ValidationError(
+                    f"{active} topics are already active, and your X access allows "
+                    f"{settings.X_MAX_RULES} rules (X_MAX_RULES). Deactivate one first."
+                )
+        return cleaned

@@ -1,0 +1,180 @@
+"""The per-process fan-out hub.
+
+One hub per event loop (per web process) holds every local viewer socket, grouped by topic. It owns a
+single channel-layer channel, adds it to each viewed topic's group once, and reads it with one task
+that is never cancelled: cancelling a pending pub/sub receive unsubscribes the channel and drops its
+queue. Each published batch becomes one pre-encoded frame, written as the same string to every local
+socket of the topic. Sockets have no channel-layer channel of their own, so a connect or disconnect
+costs no Redis round trip.
+
+The hub also keeps each topic's history frame (the newest tweets), so a storm of connects costs one
+database query per topic rather than one per socket.
+"""
+
+import asyncio
+import json
+import logging
+import weakref
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from feed.publishing import HUB_MESSAGE_TYPE, group_name
+from feed.selectors import HISTORY_LIMIT, topic_history_items
+from feed.viewer import ViewerSocket, tweets_frame
+
+logger = logging.getLogger(__name__)
+
+# After a channel-layer failure (Redis away) the reader retries with this backoff, capped so a web
+# process is back within a few seconds of Redis.
+READ_RETRY_INITIAL_S = 0.1
+READ_RETRY_MAX_S = 5.0
+
+
+class TopicHub:
+    def __init__(self) -> None:
+        self._layer = get_channel_layer()
+        self._channel: str | None = None
+        self._reader: asyncio.Task | None = None
+        self._subscribed: dict[str, asyncio.Future] = {}
+        # Viewers, by topic slug.
+        self._sockets: dict[str, set[ViewerSocket]] = {}
+        # History: the newest tweets seen live (always kept) and the cached history frame.
+        self._recent: dict[str, list[tuple[int, str]]] = {}
+        self._stored: dict[str, list[tuple[int, str]]] = {}
+        self._generation: dict[str, int] = {}
+        self._history: dict[str, tuple[str, int]] = {}
+        self._history_loads: dict[str, asyncio.Future] = {}
+
+    # --- Viewers ----------------------------------------------------------------------------
+    async def attach(self, slug: str, socket: ViewerSocket) -> None:
+        """Register `socket`, then send it the history and what arrived meanwhile, in order.
+
+        Registering first means no tweet falls between the snapshot and the live stream; frames
+        already covered by the snapshot are dropped by the socket (see ViewerSocket.start).
+        """
+        self._sockets.setdefault(slug, set()).add(socket)
+        await self._subscribe(slug)
+        frame, seq = await self._history_frame(slug)
+        socket.start(frame, seq)
+
+    def detach(self, slug: str, socket: ViewerSocket) -> None:
+        sockets = self._sockets.get(slug)
+        if sockets is not None:
+            sockets.discard(socket)
+        socket.stop()
+
+    def viewer_count(self, slug: str) -> int:
+        return len(self._sockets.get(slug, ()))
+
+    # --- Channel layer ----------------------------------------------------------------------
+    async def _subscribe(self, slug: str) -> None:
+        subscribed = self._subscribed.get(slug)
+        if subscribed is None:
+            subscribed = self._subscribed[slug] = asyncio.ensure_future(self._group_add(slug))
+        await asyncio.shield(subscribed)
+
+    async def _group_add(self, slug: str) -> None:
+        if self._channel is None:
+            self._channel = await self._layer.new_channel(prefix="hub")
+            self._reader = asyncio.create_task(self._read_forever(), name="feed-hub-reader")
+        await self._layer.group_add(group_name(slug), self._channel)
+
+    async def _read_forever(self) -> None:
+        delay = READ_RETRY_INITIAL_S
+        while True:
+            try:
+                message = await self._layer.receive(self._channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("hub: channel layer receive failed; retrying in %.1f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, READ_RETRY_MAX_S)
+                continue
+            delay = READ_RETRY_INITIAL_S
+            try:
+                self.dispatch(message)
+            except Exception:
+                logger.exception("hub: could not deliver message %.200r", message)
+
+    def dispatch(self, message: dict[str, Any]) -> None:
+        """Deliver one published batch to this process's viewers of its topic."""
+        if message.get("type") != HUB_MESSAGE_TYPE:
+            logger.warning("hub: ignoring message of type %r", message.get("type"))
+            return
+        slug = message["topic"]
+        seqs = message["seqs"]
+        if message["kind"] == "hide":
+            self._forget(slug, set(seqs))
+            frame = '{"type":"hide","ids":' + _json_list(message["ids"]) + "}"
+            for socket in self._sockets.get(slug, ()):
+                socket.push(max(seqs), frame, None)
+            return
+        items = message["items"]
+        self._remember(slug, list(zip(seqs, items, strict=True)))
+        inner = ",".join(items)
+        frame = tweets_frame(inner)
+        top = max(seqs)
+        for socket in self._sockets.get(slug, ()):
+            socket.push(top, frame, inner)
+
+    # --- History ----------------------------------------------------------------------------
+    # The history frame is built from the tweets last loaded from the database (`_stored`) merged
+    # with the newest tweets seen live (`_recent`). Live tweets only rebuild the frame; a hide
+    # drops `_stored` and bumps the topic's generation, so the next connect reloads once.
+
+    def _remember(self, slug: str, pairs: list[tuple[int, str]]) -> None:
+        recent = self._recent.setdefault(slug, [])
+        recent.extend(pairs)
+        recent.sort(key=lambda pair: -pair[0])
+        del recent[HISTORY_LIMIT:]
+        self._history.pop(slug, None)
+
+    def _forget(self, slug: str, seqs: set[int]) -> None:
+        self._recent[slug] = [p for p in self._recent.get(slug, []) if p[0] not in seqs]
+        self._stored.pop(slug, None)
+        self._history.pop(slug, None)
+        self._generation[slug] = self._generation.get(slug, 0) + 1
+
+    async def _history_frame(self, slug: str) -> tuple[str, int]:
+        while (stored := self._stored.get(slug)) is None:
+            generation = self._generation.get(slug, 0)
+            load = self._history_loads.get(slug)
+            if load is None:
+                load = self._history_loads[slug] = asyncio.ensure_future(self._load(slug))
+            try:
+                items = await asyncio.shield(load)
+            finally:
+                if self._history_loads.get(slug) is load:
+                    del self._history_loads[slug]
+            if self._generation.get(slug, 0) == generation:
+                self._stored[slug] = items  # else a hide raced the load: load again
+        cached = self._history.get(slug)
+        if cached is None:
+            merged = dict(stored)
+            merged.update(self._recent.get(slug, []))
+            newest = sorted(merged.items(), key=lambda pair: -pair[0])[:HISTORY_LIMIT]
+            frame = '{"type":"history","tweets":[' + ",".join(item for _, item in newest) + "]}"
+            cached = self._history[slug] = (frame, newest[0][0] if newest else 0)
+        return cached
+
+    async def _load(self, slug: str) -> list[tuple[int, str]]:
+        return await database_sync_to_async(topic_history_items)(slug=slug)
+
+
+def _json_list(values: list[str]) -> str:
+    return json.dumps(values)
+
+
+_hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TopicHub]" = weakref.WeakKeyDictionary()
+
+
+def get_hub() -> TopicHub:
+    """The hub of the running event loop (one per process in production; one per test loop)."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = TopicHub()
+    return hub

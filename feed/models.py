@@ -1,0 +1,64 @@
+"""Topics that admins track and the tweets the worker stores for them.
+
+The database is the truth: the channel layer delivers at most once, so clients resume from
+`Tweet.pk`, the server's own increasing sequence number (`seq` on the wire).
+"""
+
+from django.db import models
+from django.urls import reverse
+
+
+class Topic(models.Model):
+    name = models.CharField(max_length=100)
+    # Slugs name Channels groups ("topic.<slug>"), which must be ASCII and under 100 characters.
+    slug = models.SlugField(max_length=80, unique=True)
+    query = models.TextField(help_text="X filtered-stream rule, e.g. python OR django -is:retweet")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("topic-page", kwargs={"slug": self.slug})
+
+    @property
+    def group_name(self) -> str:
+        return f"topic.{self.slug}"
+
+
+class Tweet(models.Model):
+    # X ids exceed 2**53, so they are kept as strings; they are not in arrival order.
+    x_id = models.CharField(max_length=32, unique=True)
+    topics = models.ManyToManyField(Topic, related_name="tweets")
+    author_id = models.CharField(max_length=32)
+    author_username = models.CharField(max_length=64)
+    author_name = models.CharField(max_length=200)
+    author_avatar_url = models.URLField(max_length=500, blank=True)
+    text = models.TextField()
+    lang = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    entities = models.JSONField(default=dict, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    hidden = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["hidden", "-id"], name="tweet_visible_newest")]
+
+    def __str__(self) -> str:
+        return f"@{self.author_username}: {self.text[:60]}"
+
+    @property
+    def seq(self) -> int:
+        return self.pk
+
+    @property
+    def url(self) -> str:
+        # x.com redirects /i/web/status/<id> to the tweet when the author's handle is unknown.
+        return f"https://x.com/{self.author_username or 'i/web'}/status/{self.x_id}"

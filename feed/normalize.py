@@ -1,0 +1,111 @@
+"""The one step that turns an X API v2 stream message into the project's tweet shape.
+
+Both stream sources (X and replay) deliver messages in the live stream's payload shape, so this is the
+only place that knows that shape. Anything malformed raises PayloadError with a reason, never
+something else: the worker logs it and carries on.
+"""
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+# X's own ids are 64-bit integers: at most 20 digits. Anything else is not an X id.
+X_ID_PATTERN = re.compile(r"^[0-9]{1,20}$")
+# X's longest posts (long-form, premium accounts) are 25,000 characters; more is not a real tweet.
+MAX_TEXT_CHARS = 25_000
+# The stream escapes only these three characters in text; other entities stand as typed.
+_X_ESCAPES = {"&amp;": "&", "&lt;": "<", "&gt;": ">"}
+_X_ESCAPE_PATTERN = re.compile("|".join(_X_ESCAPES))
+
+
+class PayloadError(ValueError):
+    """A stream message that cannot become a tweet; str() says why."""
+
+
+@dataclass(frozen=True)
+class NormalizedTweet:
+    x_id: str
+    text: str
+    lang: str
+    created_at: datetime
+    author_id: str
+    author_username: str
+    author_name: str
+    author_avatar_url: str
+    entities: dict[str, Any] = field(default_factory=dict)
+    topic_slugs: tuple[str, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def normalize(payload: Any) -> NormalizedTweet:
+    """Return the tweet in `payload`, or raise PayloadError naming what is wrong."""
+    if not isinstance(payload, dict):
+        raise PayloadError(f"message is a {type(payload).__name__}, not an object")
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        if "errors" in payload:
+            raise PayloadError(f"errors-only message: {_summarize_errors(payload['errors'])}")
+        raise PayloadError("message has no 'data' object")
+    x_id = data.get("id")
+    if not isinstance(x_id, str) or not X_ID_PATTERN.match(x_id):
+        raise PayloadError(f"tweet id is not an X id: {str(x_id)[:40]!r}")
+    text = data.get("text")
+    if not isinstance(text, str):
+        raise PayloadError(f"tweet {x_id} has no text")
+    author_id = str(data.get("author_id") or "")
+    author = _find_author(payload, author_id)
+    return NormalizedTweet(
+        x_id=x_id,
+        text=_unescape(text)[:MAX_TEXT_CHARS],
+        lang=str(data.get("lang") or "")[:16],
+        created_at=_parse_time(data.get("created_at")),
+        author_id=author_id[:32],
+        author_username=str(author.get("username") or "")[:64],
+        author_name=str(author.get("name") or author.get("username") or "")[:200],
+        author_avatar_url=_http_url(author.get("profile_image_url"))[:500],
+        entities=data.get("entities") if isinstance(data.get("entities"), dict) else {},
+        topic_slugs=_matching_tags(payload),
+        raw=payload,
+    )
+
+
+def _find_author(payload: dict, author_id: str) -> dict:
+    includes = payload.get("includes")
+    users = includes.get("users") if isinstance(includes, dict) else None
+    for user in users if isinstance(users, list) else []:
+        if isinstance(user, dict) and str(user.get("id")) == author_id:
+            return user
+    return {}
+
+
+def _matching_tags(payload: dict) -> tuple[str, ...]:
+    rules = payload.get("matching_rules")
+    tags = [r.get("tag") for r in rules if isinstance(r, dict)] if isinstance(rules, list) else []
+    return tuple(dict.fromkeys(tag for tag in tags if isinstance(tag, str) and tag))
+
+
+def _unescape(text: str) -> str:
+    return _X_ESCAPE_PATTERN.sub(lambda m: _X_ESCAPES[m.group(0)], text)
+
+
+def _parse_time(value: Any) -> datetime:
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed
+    return datetime.now(UTC)
+
+
+def _http_url(value: Any) -> str:
+    return value if isinstance(value, str) and value.startswith(("https://", "http://")) else ""
+
+
+def _summarize_errors(errors: Any) -> str:
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        first = errors[0]
+        return str(first.get("title") or first.get("disconnect_type") or first)[:200]
+    return str(errors)[:200]

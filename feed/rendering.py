@@ -1,0 +1,101 @@
+"""Tweet text to safe HTML, and the tweet's wire shape.
+
+Everything from X is untrusted: text, names and URLs are escaped, and only http(s) links are made.
+Entity offsets are code-point offsets into the text; when they do not point at what they claim (X has
+shipped off-by-some offsets around escaped characters and emoji), the entity is looked up by its text
+instead, and dropped if it is not there.
+"""
+
+import json
+from html import escape
+from typing import Any
+from urllib.parse import quote
+
+from feed.models import Tweet
+
+LINK_ATTRS = 'target="_blank" rel="noopener noreferrer nofollow ugc"'
+
+
+def tweet_html(text: str, entities: dict[str, Any]) -> str:
+    """Return `text` as escaped HTML with hashtags, mentions and http(s) URLs linked."""
+    spans = sorted(_entity_spans(text, entities or {}), key=lambda span: span[0])
+    parts: list[str] = []
+    cursor = 0
+    for start, end, link in spans:
+        if start < cursor:
+            continue  # overlapping entities: the first one wins
+        parts.append(escape(text[cursor:start]))
+        parts.append(link)
+        cursor = end
+    parts.append(escape(text[cursor:]))
+    return "".join(parts)
+
+
+def _entity_spans(text: str, entities: dict[str, Any]):
+    for tag in _entity_list(entities, "hashtags"):
+        name = str(tag.get("tag") or "")
+        span = _locate(text, tag, "#" + name)
+        if span and name:
+            href = "https://x.com/hashtag/" + quote(name)
+            yield (*span, _anchor(href, text[span[0] : span[1]]))
+    for mention in _entity_list(entities, "mentions"):
+        name = str(mention.get("username") or "")
+        span = _locate(text, mention, "@" + name)
+        if span and name:
+            yield (*span, _anchor("https://x.com/" + quote(name), text[span[0] : span[1]]))
+    for url in _entity_list(entities, "urls"):
+        short = str(url.get("url") or "")
+        span = _locate(text, url, short)
+        target = str(url.get("expanded_url") or short)
+        if span and short and _is_http(target):
+            label = str(url.get("display_url") or target)
+            yield (*span, _anchor(target, label))
+
+
+def _entity_list(entities: dict[str, Any], kind: str) -> list[dict]:
+    items = entities.get(kind)
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+
+def _locate(text: str, entity: dict, expected: str) -> tuple[int, int] | None:
+    if len(expected) < 2:
+        return None
+    start, end = entity.get("start"), entity.get("end")
+    if isinstance(start, int) and isinstance(end, int):
+        if text[start:end].lower() == expected.lower():
+            return start, end
+    found = text.lower().find(expected.lower())
+    return (found, found + len(expected)) if found >= 0 else None
+
+
+def _is_http(url: str) -> bool:
+    return url.lower().startswith(("https://", "http://"))
+
+
+def _anchor(href: str, label: str) -> str:
+    return f'<a href="{escape(href, quote=True)}" {LINK_ATTRS}>{escape(label)}</a>'
+
+
+def tweet_wire(tweet: Tweet, topic_slugs: list[str]) -> dict[str, Any]:
+    """The tweet as clients receive it, over WebSocket and from the JSON API alike."""
+    return {
+        "seq": tweet.pk,
+        "id": tweet.x_id,
+        "text": tweet.text,
+        "html": tweet_html(tweet.text, tweet.entities),
+        "created_at": tweet.created_at.isoformat().replace("+00:00", "Z"),
+        "url": tweet.url,
+        "author": {
+            "id": tweet.author_id,
+            "username": tweet.author_username,
+            "name": tweet.author_name,
+            "avatar_url": tweet.author_avatar_url,
+        },
+        "lang": tweet.lang,
+        "topics": topic_slugs,
+    }
+
+
+def encode(message: Any) -> str:
+    """Compact JSON, the one encoding every frame and API response uses."""
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))

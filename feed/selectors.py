@@ -1,0 +1,53 @@
+"""Read-side queries: pages, the API and the hub's history all read through these."""
+
+from django.db.models import Count, Q, QuerySet
+
+from feed.models import Topic, Tweet
+from feed.rendering import encode, tweet_wire
+
+HISTORY_LIMIT = 50  # tweets a socket gets on connect; the page shows at most this many at first
+API_MAX_LIMIT = 200  # one API page; catch-up loops with `after` until has_more is false
+
+
+def topic_get_active(*, slug: str) -> Topic | None:
+    return Topic.objects.filter(slug=slug, is_active=True).first()
+
+
+def topics_active_with_counts() -> QuerySet[Topic]:
+    visible = Q(tweets__hidden=False)
+    return Topic.objects.filter(is_active=True).annotate(tweet_count=Count("tweets", filter=visible))
+
+
+def _visible_tweets(topic: Topic) -> QuerySet[Tweet]:
+    return Tweet.objects.filter(topics=topic, hidden=False).prefetch_related("topics")
+
+
+def tweets_page(
+    *, topic: Topic, after: int | None = None, before: int | None = None, limit: int = HISTORY_LIMIT
+) -> tuple[list[Tweet], bool]:
+    """Tweets of `topic`, newest first, and whether more exist in the paging direction.
+
+    With `after`, the page holds the `limit` tweets just after that seq (catch-up pages forward);
+    otherwise the newest `limit` tweets below `before` (paging back).
+    """
+    limit = max(1, min(limit, API_MAX_LIMIT))
+    tweets = _visible_tweets(topic)
+    if before is not None:
+        tweets = tweets.filter(pk__lt=before)
+    if after is not None:
+        rows = list(tweets.filter(pk__gt=after).order_by("pk")[: limit + 1])
+        return list(reversed(rows[:limit])), len(rows) > limit
+    rows = list(tweets.order_by("-pk")[: limit + 1])
+    return rows[:limit], len(rows) > limit
+
+
+def tweet_items(tweets: list[Tweet]) -> list[tuple[int, str]]:
+    """(seq, pre-encoded wire JSON) for each tweet: the unit the hub caches and frames."""
+    return [(t.pk, encode(tweet_wire(t, [topic.slug for topic in t.topics.all()]))) for t in tweets]
+
+
+def topic_history_items(*, slug: str, limit: int = HISTORY_LIMIT) -> list[tuple[int, str]]:
+    topic = Topic.objects.filter(slug=slug).first()
+    if topic is None:
+        return []
+    return tweet_items(list(_visible_tweets(topic).order_by("-pk")[:limit]))

@@ -1,0 +1,115 @@
+"""Write-side logic: storing tweets and moderating them.
+
+Each function returns what must be announced (`TopicBatch`es) instead of publishing itself, so the
+caller publishes only after the transaction has committed: the worker through its buffered publisher,
+the admin through `feed.publishing.publish_batches_sync`.
+"""
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from feed.models import Topic, Tweet
+from feed.normalize import NormalizedTweet
+from feed.selectors import tweet_items
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TopicBatch:
+    """What one topic's viewers are told: new tweets (pre-encoded) or hidden tweet ids."""
+
+    topic_slug: str
+    kind: str  # "tweets" or "hide"
+    seqs: tuple[int, ...]
+    items: tuple[str, ...] = ()  # pre-encoded wire JSON, one per seq, for kind "tweets"
+    ids: tuple[str, ...] = ()  # X ids, for kind "hide"
+
+
+def tweets_ingest(*, tweets: Sequence[NormalizedTweet]) -> list[TopicBatch]:
+    """Store tweets idempotently and return one batch per topic for what was newly stored.
+
+    Idempotent on the X id (unique constraint plus insert-or-ignore) because X redelivers: after a
+    reconnect with backfill, and when a restarted worker replays what it had in flight. A tweet seen
+    before is not stored, linked or announced again. Tweets that match no known topic are dropped.
+    """
+    by_id = {t.x_id: t for t in tweets}
+    if not by_id:
+        return []
+    with transaction.atomic():
+        topics = {t.slug: t for t in Topic.objects.filter(slug__in=_all_slugs(by_id.values()))}
+        existing = set(Tweet.objects.filter(x_id__in=by_id).values_list("x_id", flat=True))
+        fresh = [t for t in by_id.values() if t.x_id not in existing and _known(t, topics)]
+        Tweet.objects.bulk_create([_new_row(t) for t in fresh], ignore_conflicts=True)
+        # Re-read rather than trust bulk_create's pks: ignore_conflicts leaves them unset.
+        stored = {t.x_id: t for t in Tweet.objects.filter(x_id__in=[t.x_id for t in fresh])}
+        links = [
+            Tweet.topics.through(tweet_id=stored[t.x_id].pk, topic_id=topics[slug].pk)
+            for t in fresh
+            if t.x_id in stored
+            for slug in t.topic_slugs
+            if slug in topics
+        ]
+        Tweet.topics.through.objects.bulk_create(links, ignore_conflicts=True)
+    rows = sorted(stored.values(), key=lambda row: row.pk)
+    return _tweet_batches(rows)
+
+
+def tweets_set_hidden(*, tweets: Iterable[Tweet], hidden: bool) -> list[TopicBatch]:
+    """Hide or show tweets; viewers are told to remove them, or get them back as new tweets."""
+    pks = [t.pk for t in tweets]
+    with transaction.atomic():
+        Tweet.objects.filter(pk__in=pks).update(hidden=hidden)
+        rows = list(Tweet.objects.filter(pk__in=pks).order_by("pk").prefetch_related("topics"))
+    if not hidden:
+        return _tweet_batches(rows)
+    by_topic: dict[str, list[Tweet]] = defaultdict(list)
+    for row in rows:
+        for topic in row.topics.all():
+            by_topic[topic.slug].append(row)
+    return [
+        TopicBatch(slug, "hide", tuple(r.pk for r in group), ids=tuple(r.x_id for r in group))
+        for slug, group in by_topic.items()
+    ]
+
+
+def _tweet_batches(rows: list[Tweet]) -> list[TopicBatch]:
+    rows = list(Tweet.objects.filter(pk__in=[r.pk for r in rows]).order_by("pk").prefetch_related("topics"))
+    by_topic: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for row, (seq, item) in zip(rows, tweet_items(rows), strict=True):
+        for topic in row.topics.all():
+            by_topic[topic.slug].append((seq, item))
+    return [
+        TopicBatch(slug, "tweets", tuple(s for s, _ in pairs), items=tuple(i for _, i in pairs))
+        for slug, pairs in by_topic.items()
+    ]
+
+
+def _all_slugs(tweets: Iterable[NormalizedTweet]) -> set[str]:
+    return {slug for t in tweets for slug in t.topic_slugs}
+
+
+def _known(tweet: NormalizedTweet, topics: dict[str, Topic]) -> bool:
+    if any(slug in topics for slug in tweet.topic_slugs):
+        return True
+    logger.debug("tweet %s matches no known topic (tags %s); dropped", tweet.x_id, tweet.topic_slugs)
+    return False
+
+
+def _new_row(t: NormalizedTweet) -> Tweet:
+    return Tweet(
+        x_id=t.x_id,
+        text=t.text,
+        lang=t.lang,
+        created_at=t.created_at,
+        author_id=t.author_id,
+        author_username=t.author_username,
+        author_name=t.author_name,
+        author_avatar_url=t.author_avatar_url,
+        entities=t.entities,
+        raw=t.raw,
+    )

@@ -1,0 +1,30 @@
+"""Builds the worker's source from settings and command-line choices."""
+
+from pathlib import Path
+
+from django.conf import settings
+
+from streamer.sources import Source
+from streamer.sources.replay import SAMPLE_FILE, ReplaySource
+from streamer.sources.x import XSource
+
+
+class SourceConfigError(ValueError):
+    """The chosen source cannot run with this configuration."""
+
+
+def build_source(
+    *, name: str | None = None, replay_file: Path | None = None, rate: float | None = None
+) -> Source:
+    """The named source, or X when X_BEARER_TOKEN is set and replay otherwise."""
+    name = name or ("x" if settings.X_BEARER_TOKEN else "replay")
+    if name == "x":
+        if not settings.X_BEARER_TOKEN:
+            raise SourceConfigError("the x source needs X_BEARER_TOKEN (see README: getting a token)")
+        return XSource(bearer_token=settings.X_BEARER_TOKEN, base_url=settings.X_API_BASE_URL)
+    if name == "replay":
+        path = Path(replay_file) if replay_file else SAMPLE_FILE
+        if not path.is_file():
+            raise SourceConfigError(f"replay file not found: {path}")
+        return ReplaySource(path=path, rate=rate or settings.STREAM_REPLAY_RATE)
+    raise SourceConfigError(f"unknown source {name!r}; choose x or replay")

@@ -1,0 +1,45 @@
+"""The worker inside the web process, for `make run` without Redis (in-memory channel layer).
+
+The worker must share the web process's event loop, because the in-memory layer lives in it. It
+starts on the first ASGI event: the lifespan startup under uvicorn, the first request under Daphne
+(which has no lifespan events; `make run` sends that first request itself).
+"""
+
+import asyncio
+import logging
+
+from streamer.build import build_source
+from streamer.worker import StreamWorker
+
+logger = logging.getLogger(__name__)
+
+
+class EmbeddedWorkerMiddleware:
+    def __init__(self, app) -> None:
+        self.app = app
+        self._task: asyncio.Task | None = None
+
+    async def __call__(self, scope, receive, send):
+        if self._task is None:
+            worker = StreamWorker(build_source())
+            self._task = asyncio.create_task(worker.run(), name="embedded-stream-worker")
+            self._task.add_done_callback(_log_end)
+            logger.info("embedded worker started with the %s source", worker.source.name)
+        if scope["type"] == "lifespan":
+            return await _lifespan(receive, send)
+        return await self.app(scope, receive, send)
+
+
+async def _lifespan(receive, send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def _log_end(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("embedded worker stopped: %r", task.exception())

@@ -1,0 +1,36 @@
+"""`manage.py stream`: run the stream worker as its own process."""
+
+import asyncio
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from streamer.build import SourceConfigError, build_source
+from streamer.worker import StreamWorker
+
+
+class Command(BaseCommand):
+    help = "Keep X's filtered-stream rules equal to the active topics, and store and publish tweets."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--source", choices=["x", "replay"], help="default: x if X_BEARER_TOKEN is set")
+        parser.add_argument("--replay-file", help="NDJSON in the stream's payload shape")
+        parser.add_argument("--rate", type=float, help="replay: tweets per second")
+
+    def handle(self, *args, source=None, replay_file=None, rate=None, **options) -> None:
+        if not settings.REDIS_URL:
+            raise CommandError(
+                "REDIS_URL is not set, so the channel layer is in-memory and tweets from this process "
+                "could not reach the web process. Set REDIS_URL, or use `make run`, which runs the "
+                "worker inside the web process."
+            )
+        if rate is not None and rate <= 0:
+            raise CommandError("--rate must be a positive number of tweets per second")
+        try:
+            worker = StreamWorker(build_source(name=source, replay_file=replay_file, rate=rate))
+        except SourceConfigError as error:
+            raise CommandError(str(error)) from error
+        try:
+            asyncio.run(worker.run())
+        except KeyboardInterrupt:
+            self.stdout.write("stream worker stopped")

@@ -1,0 +1,31 @@
+"""Where tweets come from. Every source delivers messages in the X API v2 stream's payload shape.
+
+- `x`: the real filtered stream, through Tweepy's AsyncStreamingClient.
+- `replay`: a recorded NDJSON file, looped with fresh ids and times; topics are assigned by
+  evaluating each topic's rule against the text, with the same rule language the admin validates.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class TopicRule:
+    """An active topic as the stream sees it: the rule's tag is the topic's slug."""
+
+    slug: str
+    query: str
+
+
+Deliver = Callable[[Any], Awaitable[None]]
+
+
+class Source(Protocol):
+    name: str
+
+    async def sync_rules(self, topics: list[TopicRule]) -> None:
+        """Make the source's rules equal to `topics`."""
+
+    async def stream(self, deliver: Deliver) -> None:
+        """Deliver messages (raw bytes or decoded dicts) until cancelled."""

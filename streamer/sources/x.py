@@ -1,0 +1,131 @@
+"""The X source: the v2 filtered stream through Tweepy's AsyncStreamingClient.
+
+Tweepy writes https://api.twitter.com into its URLs but sends every request through the client's
+`session`; `make_x_session` gives it one aimed at X_API_BASE_URL. Tweepy closes that session when a
+stream ends, so every stream and every rules call gets a fresh one.
+"""
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+
+from tweepy import StreamRule
+from tweepy.asynchronous import AsyncStreamingClient
+
+from streamer.sources import Deliver, TopicRule
+from streamer.x_session import make_x_session
+
+logger = logging.getLogger(__name__)
+
+TWEET_FIELDS = ["created_at", "author_id", "entities", "lang", "attachments"]
+EXPANSIONS = ["author_id"]
+USER_FIELDS = ["name", "username", "profile_image_url"]
+# X sends a keep-alive CRLF every 20 s; silence for longer than this means a stalled connection,
+# and aiohttp's read timeout makes Tweepy reconnect.
+STALL_TIMEOUT_S = 21.0
+# If Tweepy's own retry loop gives up (an unexpected exception ends it), start a new stream after
+# this backoff, doubled up to the cap, with jitter so restarts don't synchronise.
+RESTART_INITIAL_S = 1.0
+RESTART_MAX_S = 60.0
+
+StateCallback = Callable[[str, str], None]
+
+
+class _Stream(AsyncStreamingClient):
+    """Tweepy's client with its documented handlers overridden; no Tweepy internals touched.
+
+    `on_data` is replaced rather than extended because Tweepy's parses JSON with no guard, and any
+    exception in a handler ends the stream. Here every line goes to `deliver`, which never raises.
+    """
+
+    def __init__(self, bearer_token: str, *, deliver: Deliver | None, on_state: StateCallback) -> None:
+        super().__init__(bearer_token, wait_on_rate_limit=False)
+        self._deliver = deliver
+        self._on_state = on_state
+
+    async def on_data(self, raw_data: bytes) -> None:
+        if self._deliver is not None:
+            await self._deliver(raw_data)
+
+    async def on_connect(self) -> None:
+        self._on_state("connected", "")
+
+    async def on_keep_alive(self) -> None:
+        logger.debug("x: keep-alive")
+
+    async def on_request_error(self, status_code: int) -> None:
+        self._on_state("reconnecting", f"HTTP {status_code} on connect")
+
+    async def on_connection_error(self) -> None:
+        self._on_state("reconnecting", "connection error or stall")
+
+    async def on_closed(self, resp) -> None:
+        self._on_state("reconnecting", "stream closed by X")
+
+    async def on_exception(self, exception: Exception) -> None:
+        logger.error("x: stream ended by %r", exception)
+        self._on_state("reconnecting", f"stream ended: {exception!r}"[:300])
+
+
+class XSource:
+    name = "x"
+
+    def __init__(
+        self,
+        *,
+        bearer_token: str,
+        base_url: str,
+        stall_timeout_s: float = STALL_TIMEOUT_S,
+        on_state: StateCallback | None = None,
+    ) -> None:
+        self.bearer_token = bearer_token
+        self.base_url = base_url
+        self.stall_timeout_s = stall_timeout_s
+        self._on_state = on_state or _log_state
+
+    async def sync_rules(self, topics: list[TopicRule]) -> None:
+        """Make X's rules equal to the topics: keep matching rules, delete stale, add missing."""
+        client = _Stream(self.bearer_token, deliver=None, on_state=self._on_state)
+        async with make_x_session(self.base_url) as session:
+            client.session = session
+            current = (await client.get_rules()).data or []
+            wanted = {topic.slug: topic.query for topic in topics}
+            kept = {rule.tag for rule in current if wanted.get(rule.tag) == rule.value}
+            stale = [rule.id for rule in current if rule.tag not in kept]
+            missing = [StreamRule(value=q, tag=slug) for slug, q in wanted.items() if slug not in kept]
+            if stale:
+                await client.delete_rules(stale)
+            if missing:
+                response = await client.add_rules(missing)
+                for error in response.errors or []:
+                    logger.error("x: rule refused: %s %s", error.get("value"), error.get("details"))
+        logger.info("x: rules synced: kept %d, deleted %d, added %d", len(kept), len(stale), len(missing))
+
+    async def stream(self, deliver: Deliver) -> None:
+        delay = RESTART_INITIAL_S
+        while True:
+            client = _Stream(self.bearer_token, deliver=deliver, on_state=self._on_state)
+            client.session = make_x_session(self.base_url, read_timeout=self.stall_timeout_s)
+            started = time.monotonic()
+            self._on_state("connecting", self.base_url)
+            try:
+                await client.filter(tweet_fields=TWEET_FIELDS, expansions=EXPANSIONS, user_fields=USER_FIELDS)
+            finally:
+                if not client.session.closed:
+                    await client.session.close()
+            # Tweepy's stream task swallows CancelledError and returns normally, so a cancel of
+            # this task would otherwise be lost here.
+            if asyncio.current_task().cancelling():
+                raise asyncio.CancelledError
+            if time.monotonic() - started > RESTART_MAX_S:
+                delay = RESTART_INITIAL_S  # it ran a good while: this is a fresh failure
+            wait = delay * random.uniform(0.5, 1.5)
+            logger.warning("x: stream task ended; starting a new one in %.1f s", wait)
+            await asyncio.sleep(wait)
+            delay = min(delay * 2, RESTART_MAX_S)
+
+
+def _log_state(state: str, detail: str) -> None:
+    logger.info("x: %s %s", state, detail)

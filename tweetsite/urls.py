@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import path
+
+from feed import api, pages
+
+urlpatterns = [
+    path("", pages.home, name="home"),
+    path("topics/<slug:slug>/", pages.topic_page, name="topic-page"),
+    path("topics/<slug:slug>/wall/", pages.topic_wall, name="topic-wall"),
+    path("api/topics/", api.topics, name="api-topics"),
+    path("api/topics/<slug:slug>/tweets/", api.topic_tweets, name="api-topic-tweets"),
+    path("healthz", api.health, name="health"),
+    path("admin/", admin.site.urls),
+]

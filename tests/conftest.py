@@ -1,0 +1,201 @@
+"""Shared fixtures: real Redis (pytest-redis), the X emulator, and real server/worker processes.
+
+Process fixtures run the project as production does: uvicorn or Daphne for the web, `manage.py
+stream` for the worker, all on the test database and a private redis-server.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from channels.layers import channel_layers
+from django.conf import settings
+
+from xemulator import XEmulator
+
+ROOT = Path(__file__).resolve().parent.parent
+X_TOKEN = "test-bearer-token"
+SERVERS = ["uvicorn", "daphne"]
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(pytest.mark.timeout(240))
+
+
+# --- Redis and the channel layer ----------------------------------------------------------------
+@pytest.fixture
+def redis_url(redis_proc) -> str:
+    return f"redis://{redis_proc.host}:{redis_proc.port}/0"
+
+
+def _use_layer(settings, config: dict) -> None:
+    settings.CHANNEL_LAYERS = {"default": config}
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def channel_layer(request, settings) -> Iterator[str]:
+    """Run the test on the in-memory layer and on channels-redis's pub/sub layer."""
+    if request.param == "memory":
+        _use_layer(settings, {"BACKEND": "channels.layers.InMemoryChannelLayer"})
+    else:
+        url = request.getfixturevalue("redis_url")
+        _use_layer(
+            settings,
+            {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [url]}},
+        )
+    yield request.param
+    channel_layers.backends.clear()
+
+
+# --- The X emulator -----------------------------------------------------------------------------
+@pytest.fixture
+def x_emulator() -> Iterator[XEmulator]:
+    with XEmulator(token=X_TOKEN, keepalive_interval=0.5) as emulator:
+        yield emulator
+
+
+# --- Real processes -----------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on port {port} after {timeout} s")
+
+
+@dataclass
+class Process:
+    """A project process started by a test; stopped at teardown. Its output goes to `log`."""
+
+    args: list[str]
+    env: dict[str, str]
+    log: Path
+    port: int | None = None
+    popen: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> "Process":
+        with self.log.open("ab") as out:
+            self.popen = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=out, stderr=out)
+        if self.port is not None:
+            wait_for_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or "postgres"
+    return f"postgres://{user}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def static_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("static")
+    env = dict(os.environ, DJANGO_SECRET_KEY="collectstatic", DJANGO_STATIC_ROOT=str(root))
+    env.pop("REDIS_URL", None)
+    args = [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"]
+    subprocess.run(args, cwd=ROOT, env=env, check=True)
+    return root
+
+
+@pytest.fixture
+def process_env(transactional_db, static_root, redis_url) -> dict[str, str]:
+    """The environment of a production-like process on the test database and private Redis."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "X_", "STREAM_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="tweetsite.settings",
+        DJANGO_SECRET_KEY="test-only-secret-key-not-for-production",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        DJANGO_STATIC_ROOT=str(static_root),
+        DJANGO_SECURE_COOKIES="0",
+        DATABASE_URL=_database_url(),
+        REDIS_URL=redis_url,
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def server_args(kind: str, port: int) -> list[str]:
+    app = "tweetsite.asgi:application"
+    if kind == "uvicorn":
+        return [
+            *(sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)),
+            *("--ws", "websockets", "--ws-per-message-deflate", "false", "--lifespan", "off"),
+        ]
+    return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+
+
+@pytest.fixture
+def start_server(process_env, tmp_path) -> Iterator[Callable[..., Process]]:
+    """Start a web process: `start_server("uvicorn")` or `start_server("daphne")`."""
+    started: list[Process] = []
+
+    def start(kind: str = "uvicorn", **env: str) -> Process:
+        port = free_port()
+        log = tmp_path / f"{kind}-{port}.log"
+        process = Process(server_args(kind, port), {**process_env, **env}, log, port=port)
+        started.append(process.start())
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def start_worker(process_env, tmp_path) -> Iterator[Callable[..., Process]]:
+    """Start `manage.py stream` with the given arguments and extra environment."""
+    started: list[Process] = []
+
+    def start(*args: str, **env: str) -> Process:
+        log = tmp_path / f"worker-{len(started)}.log"
+        argv = [sys.executable, "manage.py", "stream", *args]
+        process = Process(argv, {**process_env, **env}, log)
+        started.append(process.start())
+        return process
+
+    yield start
+    for process in started:
+        process.stop()

@@ -1,0 +1,39 @@
+"""Stream messages in the X API v2 payload shape, for tests that do not need the emulator."""
+
+import itertools
+from typing import Any
+
+from feed.normalize import normalize
+from feed.services import tweets_ingest
+
+_ids = itertools.count(1862000000000000001)
+
+
+def x_message(text: str, *, tags: list[str], tweet_id: str | None = None, username: str = "alice") -> dict:
+    tweet_id = tweet_id or str(next(_ids))
+    return {
+        "data": {
+            "id": tweet_id,
+            "text": text,
+            "author_id": "42",
+            "created_at": "2026-11-25T10:00:00.000Z",
+            "lang": "en",
+            "edit_history_tweet_ids": [tweet_id],
+        },
+        "includes": {
+            "users": [
+                {
+                    "id": "42",
+                    "username": username,
+                    "name": username.title(),
+                    "profile_image_url": "https://pbs.twimg.com/a.jpg",
+                }
+            ]
+        },
+        "matching_rules": [{"id": "1", "tag": tag} for tag in tags],
+    }
+
+
+def ingest(*texts: str, tags: list[str], **kwargs: Any):
+    """Store one tweet per text through the real ingest path; returns the topic batches."""
+    return tweets_ingest(tweets=[normalize(x_message(text, tags=tags, **kwargs)) for text in texts])

@@ -28,7 +28,7 @@ async def _dry_run(query: str) -> str | None:
         async with make_x_session(settings.X_API_BASE_URL) as session:
             client.session = session
             response = await asyncio.wait_for(
-                client.add_rules(StreamRule(value=query, tag="dry-run"), dry_run=True), DRY_RUN_TIMEOUT_S
+                client.add_rules(StreamRule(value=query, tag="dry-run"), dry_run="true"), DRY_RUN_TIMEOUT_S
             )
     except (TweepyException, OSError, TimeoutError) as error:
         raise RuleCheckUnavailable(str(error) or type(error).__name__) from error

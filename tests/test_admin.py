@@ -1,0 +1,108 @@
+"""Admin: topics with rule validation, tweet moderation that reaches open pages."""
+
+import pytest
+from django.urls import reverse
+
+from feed.models import Topic, Tweet
+
+from payloads import ingest
+
+pytestmark = pytest.mark.django_db
+
+
+def add_topic(client, **fields):
+    data = {"name": "Python", "slug": "python", "query": "python", "is_active": "on", **fields}
+    return client.post(reverse("admin:feed_topic_add"), data)
+
+
+def test_a_valid_topic_is_saved(admin_client):
+    response = add_topic(admin_client, query='"async web" OR #django -spam')
+    assert response.status_code == 302
+    assert Topic.objects.get(slug="python").query == '"async web" OR #django -spam'
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("", "This field is required"),
+        ('"async web', "quote"),
+        ("(python OR django", "parenthes"),
+        ("python OR", "OR"),
+        ("-spam", "negat"),
+    ],
+)
+def test_an_invalid_rule_is_refused_with_the_reason(admin_client, query, message):
+    response = add_topic(admin_client, query=query)
+    assert response.status_code == 200
+    errors = " ".join(response.context["adminform"].form.errors["query"])
+    assert message.lower() in errors.lower()
+    assert not Topic.objects.exists()
+
+
+def test_a_rule_longer_than_the_access_level_allows_is_refused(admin_client, settings):
+    settings.X_MAX_RULE_LENGTH = 20
+    response = add_topic(admin_client, query="python OR django OR asyncio")
+    assert "limit is 20" in " ".join(response.context["adminform"].form.errors["query"])
+
+
+def test_activating_past_the_rule_limit_is_refused_before_x_refuses(admin_client, settings):
+    settings.X_MAX_RULES = 1
+    Topic.objects.create(name="Django", slug="django", query="django")
+    response = add_topic(admin_client)
+    assert "X_MAX_RULES" in str(response.context["adminform"].form.non_field_errors())
+
+
+def test_with_a_token_x_dry_run_must_accept_the_rule(admin_client, settings, x_emulator):
+    settings.X_BEARER_TOKEN = x_emulator.token
+    settings.X_API_BASE_URL = x_emulator.base_url
+    assert add_topic(admin_client, query="python").status_code == 302
+    assert x_emulator.rules == []  # a dry run adds nothing
+
+
+def test_an_unreachable_x_is_a_form_error_not_a_crash(admin_client, settings):
+    settings.X_BEARER_TOKEN = "token"
+    settings.X_API_BASE_URL = "http://127.0.0.1:9"  # nothing listens on the discard port
+    response = add_topic(admin_client)
+    assert "Could not check the rule with X" in " ".join(response.context["adminform"].form.errors["query"])
+
+
+def test_deactivate_action_turns_topics_off(admin_client):
+    topic = Topic.objects.create(name="Python", slug="python", query="python")
+    url = reverse("admin:feed_topic_changelist")
+    admin_client.post(url, {"action": "deactivate", "_selected_action": [topic.pk]})
+    topic.refresh_from_db()
+    assert not topic.is_active
+
+
+def test_tweets_can_be_searched_and_filtered_by_topic(admin_client):
+    Topic.objects.create(name="Python", slug="python", query="python")
+    ingest("python findme", "python other", tags=["python"])
+    url = reverse("admin:feed_tweet_changelist")
+    response = admin_client.get(url, {"q": "findme", "topics__id__exact": Topic.objects.get().pk})
+    assert [t.text for t in response.context["cl"].result_list] == ["python findme"]
+
+
+def test_hide_action_hides_tweets(admin_client):
+    Topic.objects.create(name="Python", slug="python", query="python")
+    ingest("python spam", tags=["python"])
+    tweet = Tweet.objects.get()
+    url = reverse("admin:feed_tweet_changelist")
+    admin_client.post(url, {"action": "hide", "_selected_action": [tweet.pk]})
+    tweet.refresh_from_db()
+    assert tweet.hidden
+
+
+@pytest.mark.parametrize("url_name", ["admin:feed_tweet_changelist", "admin:feed_topic_changelist"])
+def test_moderation_needs_a_staff_login(client, django_user_model, url_name):
+    assert client.get(reverse(url_name)).status_code == 302
+    user = django_user_model.objects.create_user("viewer", password="pw")
+    client.force_login(user)
+    assert client.get(reverse(url_name)).status_code == 302
+
+
+def test_a_rule_x_refuses_in_dry_run_shows_x_reason(admin_client, settings, x_emulator):
+    settings.X_BEARER_TOKEN = x_emulator.token
+    settings.X_API_BASE_URL = x_emulator.base_url
+    settings.X_MAX_RULE_LENGTH = 5000  # more than the emulated account allows
+    response = add_topic(admin_client, query=" OR ".join(["python"] * 200))
+    assert "X refused this rule" in " ".join(response.context["adminform"].form.errors["query"])

@@ -1,0 +1,465 @@
+"""The X filtered-stream emulator, driven by the real Tweepy AsyncStreamingClient.
+
+Tweepy is pointed at the emulator only through ``client.session =
+make_x_session(emu.base_url)``; nothing in Tweepy is patched.
+"""
+
+import asyncio
+import contextlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+from tweepy import StreamRule
+from tweepy.asynchronous import AsyncStreamingClient
+from tweepy.errors import Unauthorized
+
+from streamer.x_session import make_x_session
+from xemulator import XEmulator
+from xemulator.payloads import OPERATIONAL_DISCONNECT, TOO_MANY_CONNECTIONS, UNAUTHORIZED, extract_entities
+
+TOKEN = "test-token"
+ALICE = {"id": "42", "username": "alice", "name": "Alice", "profile_image_url": "https://pbs.twimg.com/a.jpg"}
+REPO = Path(__file__).resolve().parent.parent
+
+
+class Recorder(AsyncStreamingClient):
+    """Records what Tweepy hands to its documented ``on_*`` hooks."""
+
+    def __init__(self, token=TOKEN):
+        super().__init__(token)
+        self.responses, self.errors, self.request_errors = [], [], []
+        self.raw_lines, self.bad_lines, self.exceptions = [], [], []
+        self.connects = self.keepalives = self.connection_errors = self.closes = 0
+
+    async def on_connect(self):
+        self.connects += 1
+
+    async def on_data(self, raw_data):
+        self.raw_lines.append(raw_data)
+        try:
+            await super().on_data(raw_data)
+        except ValueError:  # not JSON: keep streaming, as a real consumer must
+            self.bad_lines.append(raw_data)
+
+    async def on_response(self, response):
+        self.responses.append(response)
+
+    async def on_errors(self, errors):
+        self.errors.extend(errors)
+
+    async def on_keep_alive(self):
+        self.keepalives += 1
+
+    async def on_request_error(self, status_code):
+        self.request_errors.append(status_code)
+
+    async def on_connection_error(self):
+        self.connection_errors += 1
+
+    async def on_closed(self, resp):
+        self.closes += 1
+
+    async def on_exception(self, exception):
+        self.exceptions.append(exception)
+
+
+async def until(predicate, within=3.0):
+    deadline = asyncio.get_running_loop().time() + within
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+@contextlib.asynccontextmanager
+async def streaming(emu, client, *, wait=True, session_options=None, **params):
+    client.session = make_x_session(emu.base_url, **(session_options or {}))
+    task = client.filter(**params)
+    try:
+        if wait:
+            assert await until(lambda: client.connects >= 1), "Tweepy never connected"
+        yield task
+    finally:
+        client.disconnect()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def rules_client(emu, token=TOKEN):
+    client = AsyncStreamingClient(token)
+    client.session = make_x_session(emu.base_url)
+    return client
+
+
+@pytest.fixture
+def emu():
+    with XEmulator(token=TOKEN, keepalive_interval=0.2) as emulator:
+        yield emulator
+
+
+# -- rules -------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_rules_endpoint_rejects_wrong_token_with_x_401_body(emu):
+    client = await rules_client(emu, token="wrong")
+    with pytest.raises(Unauthorized):
+        await client.get_rules()
+    async with client.session.get("https://api.twitter.com/2/tweets/search/stream/rules") as resp:
+        assert resp.status == 401
+        assert await resp.json() == UNAUTHORIZED
+    await client.session.close()
+
+
+@pytest.mark.asyncio
+async def test_dry_run_rejects_invalid_rule_with_parser_message(emu):
+    client = await rules_client(emu)
+    # Tweepy forwards dry_run verbatim and yarl refuses booleans: pass "true".
+    resp = await client.add_rules([StreamRule("#ok"), StreamRule("(cats")], dry_run="true")
+    await client.session.close()
+    [error] = resp.errors
+    assert error["value"] == "(cats"
+    assert error["title"] == "Invalid Rule"
+    assert error["type"] == "https://api.twitter.com/2/problems/invalid-rules"
+    assert "Unbalanced parentheses" in error["details"][0]
+    assert resp.meta["summary"] == {"created": 0, "not_created": 2, "valid": 1, "invalid": 1}
+    assert emu.rules == []
+
+
+@pytest.mark.asyncio
+async def test_dry_run_validates_without_adding(emu):
+    client = await rules_client(emu)
+    resp = await client.add_rules(StreamRule("#python", tag="py"), dry_run="true")
+    await client.session.close()
+    assert resp.errors == []
+    assert resp.meta["summary"] == {"created": 1, "not_created": 0, "valid": 1, "invalid": 0}
+    assert emu.rules == []
+
+
+@pytest.mark.asyncio
+async def test_rules_are_added_listed_filtered_and_deleted(emu):
+    client = await rules_client(emu)
+    added = await client.add_rules([StreamRule("#python", tag="py"), StreamRule("from:alice")])
+    assert [r.value for r in added.data] == ["#python", "from:alice"]
+    assert all(re.fullmatch(r"\d{19}", r.id) for r in added.data)
+    assert added.data[0].tag == "py"
+
+    listed = await client.get_rules()
+    assert listed.data == added.data
+    assert listed.meta["result_count"] == 2
+    only = await client.get_rules(ids=[added.data[1].id])
+    assert [r.value for r in only.data] == ["from:alice"]
+
+    deleted = await client.delete_rules(added.data[0].id)
+    assert deleted.meta["summary"] == {"deleted": 1, "not_deleted": 0}
+    await client.delete_rules(added.data[1])
+    empty = await client.get_rules()
+    await client.session.close()
+    assert empty.data is None
+    assert empty.meta["result_count"] == 0
+    assert emu.last_request["query"] == {}
+
+
+@pytest.mark.asyncio
+async def test_duplicate_rule_is_reported_with_existing_id(emu):
+    existing = emu.add_rule("#python")
+    client = await rules_client(emu)
+    resp = await client.add_rules(StreamRule("#python"))
+    await client.session.close()
+    assert resp.errors == [
+        {
+            "value": "#python",
+            "id": existing["id"],
+            "title": "DuplicateRule",
+            "type": "https://api.twitter.com/2/problems/duplicate-rules",
+        }
+    ]
+    assert resp.meta["summary"]["not_created"] == 1
+    assert len(emu.rules) == 1
+
+
+@pytest.mark.asyncio
+async def test_rule_cap_is_enforced():
+    with XEmulator(token=TOKEN, max_rules=2) as capped:
+        client = await rules_client(capped)
+        resp = await client.add_rules([StreamRule("a"), StreamRule("b"), StreamRule("c")])
+        await client.session.close()
+        assert resp.errors[0]["type"] == "https://api.twitter.com/2/problems/rule-cap"
+        assert resp.meta["summary"]["created"] == 0
+        assert capped.rules == []
+
+
+# -- streaming ---------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_matching_tweet_arrives_with_matching_rules_and_includes(emu):
+    rule = emu.add_rule("#python", tag="py")
+    emu.add_rule("from:bob", tag="bob")
+    client = Recorder()
+    params = {
+        "expansions": "author_id",
+        "tweet_fields": ["created_at", "entities"],
+        "user_fields": ["profile_image_url"],
+    }
+    async with streaming(emu, client, **params):
+        sent = emu.emit(text="hello #python see https://example.com/x", author=ALICE)
+        assert await until(lambda: client.responses)
+    [resp] = client.responses
+    assert resp.data.id == int(sent["data"]["id"])
+    assert resp.data.text == "hello #python see https://example.com/x"
+    assert resp.data.edit_history_tweet_ids == [resp.data.id]
+    assert resp.data.created_at is not None
+    assert resp.data.entities["hashtags"] == [{"start": 6, "end": 13, "tag": "python"}]
+    assert resp.data.entities["urls"][0]["expanded_url"] == "https://example.com/x"
+    [user] = resp.includes["users"]
+    assert (user.id, user.username, user.name) == (42, "alice", "Alice")
+    assert user.profile_image_url == ALICE["profile_image_url"]
+    assert [(r.id, r.tag) for r in resp.matching_rules] == [(rule["id"], "py")]
+    assert emu.last_stream_request["query"] == {
+        "expansions": "author_id",
+        "tweet.fields": "created_at,entities",
+        "user.fields": "profile_image_url",
+    }
+
+
+@pytest.mark.asyncio
+async def test_only_requested_fields_are_sent(emu):
+    emu.add_rule("#python")
+    client = Recorder()
+    async with streaming(emu, client):
+        message = emu.emit(text="plain #python", author=ALICE)
+        assert await until(lambda: client.responses)
+    assert set(message) == {"data", "matching_rules"}
+    assert set(message["data"]) == {"id", "text", "edit_history_tweet_ids"}
+    assert message["matching_rules"][0]["tag"] == ""
+
+
+@pytest.mark.asyncio
+async def test_non_matching_tweet_is_not_delivered(emu):
+    emu.add_rule("#python")
+    assert emu.emit(text="#python but nobody is connected") is None
+    client = Recorder()
+    async with streaming(emu, client):
+        assert emu.emit(text="all about #rust") is None
+        assert emu.emit(text="now #python") is not None
+        assert await until(lambda: client.responses)
+        await asyncio.sleep(0.05)
+    assert [r.data.text for r in client.responses] == ["now #python"]
+    assert [e["delivered"] for e in emu.emitted] == [False, False, True]
+
+
+@pytest.mark.asyncio
+async def test_keep_alives_arrive_while_idle(emu):
+    client = Recorder()
+    async with streaming(emu, client):
+        assert await until(lambda: client.keepalives >= 2, within=2)
+
+
+@pytest.mark.asyncio
+async def test_stream_with_wrong_token_gets_401(emu):
+    client = Recorder(token="wrong")
+    async with streaming(emu, client, wait=False):
+        assert await until(lambda: client.request_errors)
+    assert client.request_errors == [401]
+    assert (emu.connect_count, emu.accepted_count) == (1, 0)
+
+
+@pytest.mark.asyncio
+async def test_second_concurrent_connection_gets_429_too_many_connections(emu):
+    first, second = Recorder(), Recorder()
+    async with streaming(emu, first):
+        async with streaming(emu, second, wait=False):
+            assert await until(lambda: second.request_errors)
+        assert second.request_errors == [429]
+        session = make_x_session(emu.base_url)
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with session.get("https://api.twitter.com/2/tweets/search/stream", headers=headers) as resp:
+            assert resp.status == 429
+            assert await resp.json() == TOO_MANY_CONNECTIONS
+        await session.close()
+        assert emu.connection_count == 1
+    assert first.request_errors == []
+
+
+@pytest.mark.asyncio
+async def test_503_then_tweepy_reconnects_after_its_backoff(emu):
+    emu.fail_next_connects(status=503, count=1)
+    client = Recorder()
+    async with streaming(emu, client, wait=False):
+        assert await until(lambda: client.request_errors == [503])
+        assert emu.connect_count == 1
+        assert await until(lambda: client.connects == 1, within=7)  # Tweepy waits 5 s
+    assert (emu.connect_count, emu.accepted_count) == (2, 1)
+
+
+@pytest.mark.asyncio
+async def test_dropped_connection_makes_tweepy_reconnect(emu):
+    emu.add_rule("#python")
+    client = Recorder()
+    async with streaming(emu, client):
+        assert emu.drop_connections() == 1
+        assert await until(lambda: client.connects == 2)
+        emu.emit(text="back #python")
+        assert await until(lambda: client.responses)
+    assert client.connection_errors == 1
+    assert emu.accepted_count == 2
+
+
+@pytest.mark.asyncio
+async def test_operational_disconnect_sends_error_then_closes(emu):
+    client = Recorder()
+    async with streaming(emu, client):
+        assert emu.operational_disconnect() == 1
+        assert await until(lambda: client.connects == 2)
+    assert client.errors == OPERATIONAL_DISCONNECT["errors"]
+    assert client.closes == 1
+
+
+@pytest.mark.asyncio
+async def test_stalled_stream_hits_read_timeout_and_tweepy_reconnects(emu):
+    client = Recorder()
+    async with streaming(emu, client, session_options={"read_timeout": 0.5}):
+        assert await until(lambda: client.keepalives >= 1)
+        emu.stall()
+        assert await until(lambda: client.connects == 2, within=3)
+        assert await until(lambda: client.keepalives >= 3)  # the new stream is not stalled
+    assert client.connection_errors == 1
+
+
+@pytest.mark.asyncio
+async def test_raw_lines_are_sent_verbatim(emu):
+    client = Recorder()
+    async with streaming(emu, client):
+        emu.emit_raw(b"garbage\xff")
+        emu.emit_raw(b'{"data": {"id": "1", "te')
+        emu.emit_raw(json.dumps(OPERATIONAL_DISCONNECT).encode())
+        assert await until(lambda: len(client.raw_lines) == 3)
+        assert client.connects == 1  # garbage alone does not end the stream
+    assert client.bad_lines == [b"garbage\xff", b'{"data": {"id": "1", "te']
+    assert client.errors == OPERATIONAL_DISCONNECT["errors"]
+
+
+def one_megabyte_message():
+    text = "x" * 1_000_000
+    return json.dumps({"data": {"id": "7", "text": text, "edit_history_tweet_ids": ["7"]}}).encode()
+
+
+@pytest.mark.asyncio
+async def test_one_megabyte_line_survives_with_x_session_read_bufsize(emu):
+    emu.add_rule("#python")
+    client = Recorder()
+    async with streaming(emu, client):
+        emu.emit_raw(one_megabyte_message())
+        emu.emit(text="after #python")
+        assert await until(lambda: len(client.responses) == 2)
+    assert len(client.responses[0].data.text) == 1_000_000
+    assert client.exceptions == []
+
+
+@pytest.mark.asyncio
+async def test_aiohttp_default_read_bufsize_ends_tweepy_stream_on_one_megabyte_line(emu):
+    client = Recorder()
+    # 2**18 is aiohttp 3.14's default read_bufsize: lines over 2 x 256 KiB fail.
+    async with streaming(emu, client, session_options={"read_bufsize": 2**18}) as task:
+        emu.emit_raw(one_megabyte_message())
+        assert await until(task.done)
+    [exc] = client.exceptions
+    assert "Got more than 524288 bytes" in str(exc)
+    assert client.connects == 1  # Tweepy does not reconnect after this
+
+
+# -- plumbing ----------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_x_session_rewrites_host_and_keeps_path_and_query(emu):
+    session = make_x_session(emu.base_url)
+    url = "https://api.twitter.com/2/tweets/search/stream/rules?ids=1%2C2"
+    async with session.get(url, headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+        assert resp.status == 200
+    await session.close()
+    request = emu.last_request
+    assert request["path"] == "/2/tweets/search/stream/rules"
+    assert request["query"] == {"ids": "1,2"}
+    assert request["headers"]["Host"] == emu.base_url.removeprefix("http://")
+
+
+def test_entities_use_code_point_offsets():
+    text = "😀 #py @bob https://a.co/x."
+    entities = extract_entities(text)
+    assert entities["hashtags"] == [{"start": 2, "end": 5, "tag": "py"}]
+    assert entities["mentions"] == [{"start": 6, "end": 10, "username": "bob"}]
+    url = entities["urls"][0]
+    assert text[url["start"] : url["end"]] == "https://a.co/x"
+
+
+@pytest.mark.asyncio
+async def test_emulator_also_runs_on_the_current_loop():
+    async with XEmulator(token=TOKEN, keepalive_interval=0.2) as local:
+        local.add_rule("#python")
+        client = Recorder()
+        async with streaming(local, client):
+            assert await local.wait_connected_async()
+            with pytest.raises(RuntimeError):
+                local.wait_connected()  # would block the loop Tweepy runs on
+            local.emit(text="same loop #python")
+            assert await until(lambda: client.responses)
+
+
+@pytest.mark.asyncio
+async def test_control_endpoints_drive_a_rate_run_over_http(emu):
+    client = Recorder()
+    async with aiohttp.ClientSession(emu.base_url) as http:
+        async with http.post("/_emulator/rules", json={"value": "#bench", "tag": "bench"}) as resp:
+            assert resp.status == 201
+        async with streaming(emu, client):
+            run = {"rate": 200, "count": 5, "text": "bench {n}"}
+            async with http.post("/_emulator/rate", json=run) as resp:
+                assert (await resp.json())["running"] is True
+            assert await until(lambda: len(client.responses) == 5)
+            async with http.get("/_emulator/state") as resp:
+                state = await resp.json()
+        async with http.post("/_emulator/fail", json={"status": 503, "count": 2}) as resp:
+            assert (await resp.json())["pending_failures"] == [503, 503]
+    texts = [r.data.text for r in client.responses]
+    numbers = [int(re.fullmatch(r"bench (\d+) t=(\d{13}) #bench", t).group(1)) for t in texts]
+    assert numbers == [1, 2, 3, 4, 5]
+    assert state["rate"]["emitted"] == 5
+    assert state["rate"]["delivered"] == 5
+    assert state["connected"] is True
+
+
+def test_cli_serves_in_the_foreground():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xemulator", "--port", "0", "--token", "secret", "--keepalive", "1"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        base_url = re.fullmatch(r"xemulator listening on (http://127\.0\.0\.1:\d+)\n", line).group(1)
+
+        async def probe():
+            async with aiohttp.ClientSession(base_url) as http:
+                async with http.get("/2/tweets/search/stream/rules") as resp:
+                    assert resp.status == 401
+                headers = {"Authorization": "Bearer secret"}
+                async with http.get("/2/tweets/search/stream/rules", headers=headers) as resp:
+                    assert (await resp.json())["meta"]["result_count"] == 0
+                async with http.get("/_emulator/state") as resp:
+                    assert (await resp.json())["keepalive_interval"] == 1
+
+        asyncio.run(probe())
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=5)
+    assert proc.returncode == 0
+    assert "stopped" in stderr

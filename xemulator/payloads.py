@@ -1,0 +1,243 @@
+"""JSON shapes of the X API v2 filtered stream, as the emulator sends them.
+
+Everything here is pure (no I/O, no state) so it can be unit tested and
+reused by the server, the control endpoints and the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from http import HTTPStatus
+
+PROBLEMS = "https://api.twitter.com/2/problems"
+
+UNAUTHORIZED = {
+    "title": "Unauthorized",
+    "type": "about:blank",
+    "status": 401,
+    "detail": "Unauthorized",
+}
+
+TOO_MANY_CONNECTIONS = {
+    "title": "ConnectionException",
+    "detail": "This stream is currently at the maximum allowed connection limit.",
+    "connection_issue": "TooManyConnections",
+    "type": f"{PROBLEMS}/streaming-connection",
+}
+
+OPERATIONAL_DISCONNECT = {
+    "errors": [
+        {
+            "title": "operational-disconnect",
+            "disconnect_type": "OperationalDisconnect",
+            "detail": "This stream has been disconnected for operational reasons.",
+            "type": f"{PROBLEMS}/operational-disconnect",
+        }
+    ]
+}
+
+# Tweet fields the emulator can fill in; anything else requested is ignored,
+# as X ignores fields that do not apply to a Post.
+TWEET_FIELDS = (
+    "author_id",
+    "conversation_id",
+    "created_at",
+    "entities",
+    "lang",
+    "possibly_sensitive",
+    "public_metrics",
+    "source",
+)
+
+_HASHTAG = re.compile(r"(?<![\w&])[#＃](\w*[^\W\d_]\w*)")
+_CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:[._][A-Za-z]{1,2})?)(?!\w)")
+_MENTION = re.compile(r"(?<![\w@])[@＠](\w{1,15})(?!\w)")
+_URL = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
+_URL_TRAILING = ".,;:!?)]}'\""
+
+
+def iso_now() -> str:
+    """X's timestamp format: ``2024-05-01T12:00:00.123Z``."""
+    return iso(datetime.now(UTC))
+
+
+def iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def dumps(obj: object) -> bytes:
+    """Compact JSON as X sends it (non-ASCII kept as UTF-8)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def http_problem(status: int, detail: str | None = None) -> dict:
+    """The ``about:blank`` problem body X returns for plain HTTP errors."""
+    if status == 401:
+        return dict(UNAUTHORIZED)
+    try:
+        title = HTTPStatus(status).phrase
+    except ValueError:
+        title = "Error"
+    return {"title": title, "detail": detail or title, "type": "about:blank", "status": status}
+
+
+def invalid_request(message: str) -> dict:
+    return {
+        "errors": [{"parameters": {}, "message": message}],
+        "title": "Invalid Request",
+        "detail": "One or more parameters to your request was invalid.",
+        "type": f"{PROBLEMS}/invalid-request",
+    }
+
+
+def invalid_rule(value: str, message: str) -> dict:
+    return {
+        "value": value,
+        "details": [message],
+        "title": "Invalid Rule",
+        "type": f"{PROBLEMS}/invalid-rules",
+    }
+
+
+def duplicate_rule(value: str, existing_id: str | None) -> dict:
+    error = {"value": value, "title": "DuplicateRule", "type": f"{PROBLEMS}/duplicate-rules"}
+    if existing_id is not None:
+        error["id"] = existing_id
+    return error
+
+
+def rules_cap(max_rules: int) -> dict:
+    return {
+        "title": "RulesCapExceeded",
+        "detail": f"Rule creation would exceed the maximum of {max_rules} rules.",
+        "type": f"{PROBLEMS}/rule-cap",
+    }
+
+
+def rule_not_found(rule_id: str) -> dict:
+    body = invalid_request(f"Rule does not exist: {rule_id}")
+    body["id"] = rule_id
+    return body
+
+
+def split_param(value: str | None) -> list[str]:
+    """``"a,b, c"`` -> ``["a", "b", "c"]`` (X's comma-separated list params)."""
+    if not value:
+        return []
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def extract_entities(text: str) -> dict:
+    """Hashtags, cashtags, mentions and URLs with code-point start/end, as X.
+
+    Python ``str`` indices are code points, which is what X's v2 entity
+    offsets count, so ``text[start:end]`` is the entity including its sigil.
+    """
+    entities: dict[str, list[dict]] = {}
+    urls = []
+    for m in _URL.finditer(text):
+        url = m.group(0).rstrip(_URL_TRAILING)
+        start = m.start()
+        display = re.sub(r"^https?://(www\.)?", "", url, flags=re.IGNORECASE)
+        urls.append(
+            {
+                "start": start,
+                "end": start + len(url),
+                "url": url,
+                "expanded_url": url,
+                "display_url": display if len(display) <= 26 else display[:25] + "…",
+            }
+        )
+    in_url = [(u["start"], u["end"]) for u in urls]
+
+    def outside_urls(m: re.Match) -> bool:
+        return not any(s <= m.start() < e for s, e in in_url)
+
+    hashtags = [
+        {"start": m.start(), "end": m.end(), "tag": m.group(1)}
+        for m in _HASHTAG.finditer(text)
+        if outside_urls(m)
+    ]
+    cashtags = [
+        {"start": m.start(), "end": m.end(), "tag": m.group(1)}
+        for m in _CASHTAG.finditer(text)
+        if outside_urls(m)
+    ]
+    mentions = [
+        {"start": m.start(), "end": m.end(), "username": m.group(1)}
+        for m in _MENTION.finditer(text)
+        if outside_urls(m)
+    ]
+    for key, found in (
+        ("hashtags", hashtags),
+        ("cashtags", cashtags),
+        ("mentions", mentions),
+        ("urls", urls),
+    ):
+        if found:
+            entities[key] = found
+    return entities
+
+
+def full_tweet(*, tweet_id: str, text: str, author: dict, created_at: str, lang: str = "en") -> dict:
+    """Every field the emulator knows for a Post; ``render`` picks from it."""
+    return {
+        "id": tweet_id,
+        "text": text,
+        "edit_history_tweet_ids": [tweet_id],
+        "author_id": author["id"],
+        "conversation_id": tweet_id,
+        "created_at": created_at,
+        "entities": extract_entities(text),
+        "lang": lang,
+        "possibly_sensitive": False,
+        "public_metrics": {
+            "retweet_count": 0,
+            "reply_count": 0,
+            "like_count": 0,
+            "quote_count": 0,
+            "bookmark_count": 0,
+            "impression_count": 0,
+        },
+        "source": "xemulator",
+    }
+
+
+def render(
+    tweet: dict,
+    author: dict,
+    matching_rules: list[dict],
+    *,
+    tweet_fields: list[str],
+    expansions: list[str],
+    user_fields: list[str],
+) -> dict:
+    """One stream message for a connection that asked for these fields.
+
+    ``id``, ``text`` and ``edit_history_tweet_ids`` are always present (X's
+    defaults); ``author_id`` also appears when the ``author_id`` expansion is
+    requested; empty ``entities`` are omitted, as X omits them.
+    """
+    data = {k: tweet[k] for k in ("id", "text", "edit_history_tweet_ids")}
+    wanted = set(tweet_fields)
+    if "author_id" in expansions:
+        wanted.add("author_id")
+    for field in TWEET_FIELDS:
+        if field in wanted and field in tweet:
+            if field == "entities" and not tweet["entities"]:
+                continue
+            data[field] = tweet[field]
+    message: dict = {"data": data}
+    if "author_id" in expansions:
+        user = {k: author[k] for k in ("id", "name", "username")}
+        for field in user_fields:
+            if field in author and field not in user:
+                user[field] = author[field]
+        message["includes"] = {"users": [user]}
+    message["matching_rules"] = [{"id": rule["id"], "tag": rule.get("tag", "")} for rule in matching_rules]
+    return message

@@ -72,13 +72,9 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The embedded worker writes while pages read: WAL lets readers go on during a write, and
-    # IMMEDIATE transactions queue writers instead of failing with "database is locked".
-    DATABASES["default"]["OPTIONS"] = {
-        "init_command": "PRAGMA journal_mode=WAL;",
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
-    }
+    # The embedded worker writes while pages read: IMMEDIATE transactions queue writers instead of
+    # failing with "database is locked" (feed's migration 0002 also switches the file to WAL).
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # With Redis, web processes and the worker share channels-redis's pub/sub layer: one SUBSCRIBE per

@@ -56,6 +56,10 @@ class ViewerSocket:
         if self._started:
             self._wakeup.set()
 
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
     def start(self, history_frame: str, history_seq: int) -> None:
         """Send the history, then every held frame that is newer than it."""
         while self._pending and self._pending[0][0] <= history_seq:

@@ -32,16 +32,30 @@ class StreamWorker:
         self.topic_poll_s = topic_poll_s
         self._queue: asyncio.Queue[NormalizedTweet] = asyncio.Queue()
         self._topics: list[TopicRule] | None = None
+        self._in_flight: asyncio.Future | None = None
         self.rejected = 0
         self.stored = 0
 
     async def run(self) -> None:
-        """Run until cancelled."""
+        """Run until cancelled; on cancel (SIGTERM), store and publish everything already received."""
         logger.info("worker: starting with the %s source", self.source.name)
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._watch_topics(), name="worker-topics")
-            tasks.create_task(self._store_forever(), name="worker-store")
-            tasks.create_task(self.source.stream(self.deliver), name="worker-source")
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._watch_topics(), name="worker-topics")
+                tasks.create_task(self._store_forever(), name="worker-store")
+                tasks.create_task(self.source.stream(self.deliver), name="worker-source")
+        finally:
+            await asyncio.shield(self._flush())
+
+    async def _flush(self) -> None:
+        if self._in_flight is not None:
+            await asyncio.wait([self._in_flight])
+        pending = []
+        while not self._queue.empty():
+            pending.append(self._queue.get_nowait())
+        if pending:
+            await self._store(pending)
+        logger.info("worker: flushed; %d tweets stored in this run", self.stored)
 
     async def deliver(self, message: Any) -> None:
         """Take one stream message (raw line or decoded); never raises, so the stream goes on."""
@@ -61,14 +75,18 @@ class StreamWorker:
             batch = [await self._queue.get()]
             while len(batch) < BATCH_MAX and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            try:
-                topic_batches = await database_sync_to_async(tweets_ingest)(tweets=batch)
-                self.stored += sum(len(b.seqs) for b in topic_batches)
-                await publish_batches(topic_batches)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("worker: could not store or publish %d tweets", len(batch))
+            # Shielded: a cancel (SIGTERM) lets the batch in flight finish; _flush waits for it.
+            self._in_flight = asyncio.ensure_future(self._store(batch))
+            await asyncio.shield(self._in_flight)
+            self._in_flight = None
+
+    async def _store(self, batch: list[NormalizedTweet]) -> None:
+        try:
+            topic_batches = await database_sync_to_async(tweets_ingest)(tweets=batch)
+            self.stored += sum(len(b.seqs) for b in topic_batches)
+            await publish_batches(topic_batches)
+        except Exception:
+            logger.exception("worker: could not store or publish %d tweets", len(batch))
 
     async def _watch_topics(self) -> None:
         while True:

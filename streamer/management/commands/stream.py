@@ -1,11 +1,13 @@
 """`manage.py stream`: run the stream worker as its own process."""
 
 import asyncio
+import signal
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from streamer.build import SourceConfigError, build_source
+from streamer.lock import LockLost, run_exclusively
 from streamer.worker import StreamWorker
 
 
@@ -31,6 +33,20 @@ class Command(BaseCommand):
         except SourceConfigError as error:
             raise CommandError(str(error)) from error
         try:
-            asyncio.run(worker.run())
-        except KeyboardInterrupt:
-            self.stdout.write("stream worker stopped")
+            asyncio.run(_until_signalled(run_exclusively(settings.REDIS_URL, worker.run)))
+        except LockLost as error:
+            raise CommandError(str(error)) from error
+        self.stdout.write("stream worker stopped")
+
+
+async def _until_signalled(main) -> None:
+    """Run `main`; SIGTERM or SIGINT cancels it, so the worker flushes what it holds and exits."""
+    task = asyncio.ensure_future(main)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not task.cancelled():
+            raise

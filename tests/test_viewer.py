@@ -1,0 +1,106 @@
+"""Backpressure: a socket that stops reading is bounded and closed; the others are not delayed."""
+
+import asyncio
+import json
+
+from feed.viewer import CLOSE_TOO_SLOW, MAX_PENDING_FRAMES, ViewerSocket, tweets_frame
+
+
+class RecordingSend:
+    """An ASGI send that records frames; `stuck` makes it hang like a client that stopped reading."""
+
+    def __init__(self, stuck: bool = False) -> None:
+        self.sent: list[dict] = []
+        self.stuck = stuck
+
+    async def __call__(self, message: dict) -> None:
+        if self.stuck and message["type"] == "websocket.send" and self.sent:
+            await asyncio.Event().wait()  # never returns, like a full socket buffer
+        self.sent.append(message)
+
+
+def texts(send: RecordingSend) -> list[str]:
+    frames = [json.loads(m["text"]) for m in send.sent if m["type"] == "websocket.send"]
+    return [t["text"] for f in frames if f["type"] == "tweets" for t in f["tweets"]]
+
+
+def push_tweet(socket: ViewerSocket, seq: int) -> None:
+    inner = json.dumps({"seq": seq, "text": f"t{seq}"})
+    socket.push(seq, tweets_frame(inner), inner)
+
+
+async def test_frames_after_the_history_are_sent_in_order():
+    send = RecordingSend()
+    socket = ViewerSocket(send)
+    push_tweet(socket, 1)  # covered by the history: dropped
+    push_tweet(socket, 3)
+    socket.start('{"type":"history","tweets":[]}', history_seq=2)
+    await asyncio.sleep(0.01)
+    push_tweet(socket, 4)
+    await asyncio.sleep(0.01)
+    assert json.loads(send.sent[0]["text"])["type"] == "history"
+    assert texts(send) == ["t3", "t4"]
+    socket.stop()
+
+
+async def test_frames_that_queue_up_are_merged_into_one():
+    send = RecordingSend()
+    socket = ViewerSocket(send)
+    socket.start('{"type":"history","tweets":[]}', history_seq=0)
+    for seq in range(1, 6):
+        push_tweet(socket, seq)  # all queued before the writer runs
+    await asyncio.sleep(0.01)
+    assert len(send.sent) == 2  # the history, then one merged frame
+    assert texts(send) == ["t1", "t2", "t3", "t4", "t5"]
+    socket.stop()
+
+
+async def test_a_client_that_stops_reading_holds_bounded_memory():
+    socket = ViewerSocket(RecordingSend(stuck=True))
+    socket.start('{"type":"history","tweets":[]}', history_seq=0)
+    await asyncio.sleep(0.01)
+    push_tweet(socket, 1)
+    await asyncio.sleep(0.01)  # the writer is now stuck on this frame
+    for seq in range(2, 10 * MAX_PENDING_FRAMES):
+        push_tweet(socket, seq)
+        assert socket.pending_count <= MAX_PENDING_FRAMES
+    socket.stop()
+
+
+async def test_a_full_socket_is_closed_with_4408_once_its_writer_frees_up():
+    release = asyncio.Event()
+
+    async def slow_send(message: dict) -> None:
+        sent.append(message)
+        if len(sent) == 2:
+            await release.wait()
+
+    sent: list[dict] = []
+    socket = ViewerSocket(slow_send)
+    socket.start('{"type":"history","tweets":[]}', history_seq=0)
+    await asyncio.sleep(0.01)
+    push_tweet(socket, 1)
+    await asyncio.sleep(0.01)  # the writer now waits on this frame
+    for seq in range(2, MAX_PENDING_FRAMES + 10):
+        push_tweet(socket, seq)
+    release.set()
+    await asyncio.sleep(0.01)
+    assert sent[-1]["type"] == "websocket.close"
+    assert sent[-1]["code"] == CLOSE_TOO_SLOW
+    assert "too slow" in sent[-1]["reason"]
+    socket.stop()
+
+
+async def test_a_stuck_socket_does_not_delay_the_others():
+    stuck, healthy = RecordingSend(stuck=True), RecordingSend()
+    sockets = [ViewerSocket(stuck), ViewerSocket(healthy)]
+    for socket in sockets:
+        socket.start('{"type":"history","tweets":[]}', history_seq=0)
+    for seq in range(1, 50):
+        for socket in sockets:
+            push_tweet(socket, seq)
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.01)
+    assert texts(healthy) == [f"t{n}" for n in range(1, 50)]
+    for socket in sockets:
+        socket.stop()

@@ -6,9 +6,10 @@ import signal
 
 import pytest
 import websockets
-from conftest import wait_until
 
 from feed.models import Topic, Tweet
+
+from conftest import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -20,8 +20,8 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from feed.publishing import HUB_MESSAGE_TYPE, group_name
-from feed.selectors import HISTORY_LIMIT, topic_history_items
+from feed.publishing import HEARTBEAT_GROUP, HEARTBEAT_MESSAGE_TYPE, HUB_MESSAGE_TYPE, group_name
+from feed.selectors import HISTORY_LIMIT, topic_history_items, topic_items_after
 from feed.viewer import ViewerSocket, tweets_frame
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,9 @@ class TopicHub:
         self._generation: dict[str, int] = {}
         self._history: dict[str, tuple[str, int]] = {}
         self._history_loads: dict[str, asyncio.Future] = {}
+        # Recovery: the newest seq delivered per topic, and catch-ups under way.
+        self._seen_seq: dict[str, int] = {}
+        self._catching_up: dict[str, asyncio.Task] = {}
 
     # --- Viewers ----------------------------------------------------------------------------
     async def attach(self, slug: str, socket: ViewerSocket) -> None:
@@ -79,6 +82,7 @@ class TopicHub:
         if self._channel is None:
             self._channel = await self._layer.new_channel(prefix="hub")
             self._reader = asyncio.create_task(self._read_forever(), name="feed-hub-reader")
+            await self._layer.group_add(HEARTBEAT_GROUP, self._channel)
         await self._layer.group_add(group_name(slug), self._channel)
 
     async def _read_forever(self) -> None:
@@ -101,6 +105,9 @@ class TopicHub:
 
     def dispatch(self, message: dict[str, Any]) -> None:
         """Deliver one published batch to this process's viewers of its topic."""
+        if message.get("type") == HEARTBEAT_MESSAGE_TYPE:
+            self._check_heartbeat(message["seqs"])
+            return
         if message.get("type") != HUB_MESSAGE_TYPE:
             logger.warning("hub: ignoring message of type %r", message.get("type"))
             return
@@ -113,12 +120,50 @@ class TopicHub:
                 socket.push(max(seqs), frame, None)
             return
         items = message["items"]
+        self._seen_seq[slug] = max(self._seen_seq.get(slug, 0), *seqs)
         self._remember(slug, list(zip(seqs, items, strict=True)))
         inner = ",".join(items)
         frame = tweets_frame(inner)
         top = max(seqs)
         for socket in self._sockets.get(slug, ()):
             socket.push(top, frame, inner)
+
+    # --- Recovery ---------------------------------------------------------------------------
+    # The channel layer delivers at most once: while Redis is away, published batches are lost to
+    # this process. The worker's heartbeat says which seq each topic has reached; a topic whose
+    # viewers are behind it is caught up from the database, once for all of them.
+
+    def _check_heartbeat(self, seqs: dict[str, int]) -> None:
+        for slug, newest in seqs.items():
+            seen = self._seen_seq.get(slug)
+            if seen is not None and newest > seen and self._sockets.get(slug):
+                if slug not in self._catching_up:
+                    task = asyncio.create_task(self._catch_up(slug), name=f"hub-catch-up-{slug}")
+                    self._catching_up[slug] = task
+
+    async def _catch_up(self, slug: str) -> None:
+        try:
+            while True:
+                pairs = await database_sync_to_async(topic_items_after)(slug=slug, seq=self._seen_seq[slug])
+                if not pairs:
+                    return
+                logger.warning(
+                    "hub: %s: %d tweets missed on the channel layer, sent from the database", slug, len(pairs)
+                )
+                self.dispatch(
+                    {
+                        "type": HUB_MESSAGE_TYPE,
+                        "topic": slug,
+                        "kind": "tweets",
+                        "seqs": [seq for seq, _ in pairs],
+                        "items": [item for _, item in pairs],
+                        "ids": [],
+                    }
+                )
+        except Exception:
+            logger.exception("hub: catch-up of %s failed; the next heartbeat retries", slug)
+        finally:
+            self._catching_up.pop(slug, None)
 
     # --- History ----------------------------------------------------------------------------
     # The history frame is built from the tweets last loaded from the database (`_stored`) merged
@@ -151,6 +196,10 @@ class TopicHub:
                     del self._history_loads[slug]
             if self._generation.get(slug, 0) == generation:
                 self._stored[slug] = items  # else a hide raced the load: load again
+                if items:
+                    self._seen_seq[slug] = max(self._seen_seq.get(slug, 0), items[0][0])
+                else:
+                    self._seen_seq.setdefault(slug, 0)
         cached = self._history.get(slug)
         if cached is None:
             merged = dict(stored)

@@ -13,6 +13,9 @@ from channels.layers import get_channel_layer
 from feed.services import TopicBatch
 
 HUB_MESSAGE_TYPE = "feed.batch"
+# The worker's heartbeat: {"type": HEARTBEAT_MESSAGE_TYPE, "seqs": {slug: newest published seq}}.
+HEARTBEAT_GROUP = "feed.heartbeat"
+HEARTBEAT_MESSAGE_TYPE = "feed.heartbeat"
 
 
 def group_name(slug: str) -> str:

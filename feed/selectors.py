@@ -51,3 +51,11 @@ def topic_history_items(*, slug: str, limit: int = HISTORY_LIMIT) -> list[tuple[
     if topic is None:
         return []
     return tweet_items(list(_visible_tweets(topic).order_by("-pk")[:limit]))
+
+
+def topic_items_after(*, slug: str, seq: int, limit: int = API_MAX_LIMIT) -> list[tuple[int, str]]:
+    """Up to `limit` visible tweets of the topic after `seq`, oldest first, pre-encoded."""
+    topic = Topic.objects.filter(slug=slug).first()
+    if topic is None:
+        return []
+    return tweet_items(list(_visible_tweets(topic).filter(pk__gt=seq).order_by("pk")[:limit]))

@@ -14,8 +14,8 @@ from channels.db import database_sync_to_async
 
 from feed.models import Topic
 from feed.normalize import NormalizedTweet, PayloadError, normalize
-from feed.publishing import publish_batches
 from feed.services import tweets_ingest
+from streamer.publisher import Publisher
 from streamer.sources import Source, TopicRule
 
 logger = logging.getLogger(__name__)
@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 TOPIC_POLL_S = 2.0
 # Tweets stored per transaction; bursts share a transaction and a frame, a lone tweet waits for none.
 BATCH_MAX = 200
+# A database hiccup (failover, a lock timeout) gets about 15 s of retries before a batch is given up.
+STORE_RETRY_DELAYS_S = (0.5, 1, 2, 4, 8)
 
 
 class StreamWorker:
@@ -33,6 +35,7 @@ class StreamWorker:
         self._queue: asyncio.Queue[NormalizedTweet] = asyncio.Queue()
         self._topics: list[TopicRule] | None = None
         self._in_flight: asyncio.Future | None = None
+        self.publisher = Publisher()
         self.rejected = 0
         self.stored = 0
 
@@ -43,6 +46,7 @@ class StreamWorker:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._watch_topics(), name="worker-topics")
                 tasks.create_task(self._store_forever(), name="worker-store")
+                tasks.create_task(self.publisher.run(), name="worker-publisher")
                 tasks.create_task(self.source.stream(self.deliver), name="worker-source")
         finally:
             await asyncio.shield(self._flush())
@@ -55,6 +59,8 @@ class StreamWorker:
             pending.append(self._queue.get_nowait())
         if pending:
             await self._store(pending)
+        if not await self.publisher.flush():
+            logger.error("worker: %d batches could not be published before exit", self.publisher.buffered)
         logger.info("worker: flushed; %d tweets stored in this run", self.stored)
 
     async def deliver(self, message: Any) -> None:
@@ -81,12 +87,19 @@ class StreamWorker:
             self._in_flight = None
 
     async def _store(self, batch: list[NormalizedTweet]) -> None:
-        try:
-            topic_batches = await database_sync_to_async(tweets_ingest)(tweets=batch)
-            self.stored += sum(len(b.seqs) for b in topic_batches)
-            await publish_batches(topic_batches)
-        except Exception:
-            logger.exception("worker: could not store or publish %d tweets", len(batch))
+        for attempt, delay in enumerate(STORE_RETRY_DELAYS_S, start=1):
+            try:
+                topic_batches = await database_sync_to_async(tweets_ingest)(tweets=batch)
+                break
+            except Exception:
+                logger.exception("worker: storing %d tweets failed (attempt %d)", len(batch), attempt)
+                await asyncio.sleep(delay)
+        else:
+            self.rejected += len(batch)
+            logger.error("worker: gave up storing %d tweets: %s", len(batch), [t.x_id for t in batch])
+            return
+        self.stored += len({seq for b in topic_batches for seq in b.seqs})
+        await self.publisher.publish(topic_batches)
 
     async def _watch_topics(self) -> None:
         while True:

@@ -36,6 +36,7 @@ class StreamWorker:
         self._topics: list[TopicRule] | None = None
         self._in_flight: asyncio.Future | None = None
         self.publisher = Publisher()
+        self.received = 0
         self.rejected = 0
         self.stored = 0
 
@@ -61,7 +62,13 @@ class StreamWorker:
             await self._store(pending)
         if not await self.publisher.flush():
             logger.error("worker: %d batches could not be published before exit", self.publisher.buffered)
-        logger.info("worker: flushed; %d tweets stored in this run", self.stored)
+        logger.info(
+            "worker: flushed on exit: received %d, stored %d new, rejected %d, unpublished %d",
+            self.received,
+            self.stored,
+            self.rejected,
+            self.publisher.buffered,
+        )
 
     async def deliver(self, message: Any) -> None:
         """Take one stream message (raw line or decoded); never raises, so the stream goes on."""
@@ -69,6 +76,7 @@ class StreamWorker:
             if isinstance(message, bytes | str):
                 message = _decode(message)
             self._queue.put_nowait(normalize(message))
+            self.received += 1
         except PayloadError as error:
             self.rejected += 1
             logger.warning("worker: message rejected: %s", error)

@@ -56,6 +56,35 @@ def channel_layer(request, settings) -> Iterator[str]:
     channel_layers.backends.clear()
 
 
+class RedisServer:
+    """A private redis-server that a test can stop and start again on the same port."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        self._args += ["--appendonly", "no", "--dir", str(tmp_path)]
+        self._popen: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self._popen = subprocess.Popen(self._args, stdout=subprocess.DEVNULL)
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self._popen is not None:
+            self._popen.terminate()
+            self._popen.wait(timeout=10)
+            self._popen = None
+
+
+@pytest.fixture
+def restartable_redis(tmp_path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
 # --- The X emulator -----------------------------------------------------------------------------
 @pytest.fixture
 def x_emulator() -> Iterator[XEmulator]:
@@ -143,7 +172,14 @@ def _database_url() -> str:
 @pytest.fixture(scope="session")
 def static_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("static")
-    env = dict(os.environ, DJANGO_SECRET_KEY="collectstatic", DJANGO_STATIC_ROOT=str(root))
+    # The production settings, as the processes use: pytest's DJANGO_SETTINGS_MODULE (test_settings)
+    # has its own STATIC_ROOT and no manifest, which left `root` empty and every page a 500.
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="tweetsite.settings",
+        DJANGO_SECRET_KEY="collectstatic",
+        DJANGO_STATIC_ROOT=str(root),
+    )
     env.pop("REDIS_URL", None)
     args = [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"]
     subprocess.run(args, cwd=ROOT, env=env, check=True)

@@ -1,0 +1,92 @@
+"""Faults injected for real: Redis stopped and started, the worker signalled, servers restarted."""
+
+import asyncio
+import json
+import re
+import signal
+
+import pytest
+import websockets
+
+from feed.models import Topic, Tweet
+
+from conftest import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+AUTHOR = {"id": "42", "username": "alice", "name": "Alice"}
+
+
+@pytest.fixture
+def stack(x_emulator, restartable_redis, start_server, start_worker):
+    """Emulator, worker and one web process on a Redis the test may stop."""
+    Topic.objects.create(name="Python", slug="python", query="python")
+    env = {"REDIS_URL": restartable_redis.url}
+    server = start_server("uvicorn", **env)
+    worker = start_worker(
+        "--source", "x", X_BEARER_TOKEN=x_emulator.token, X_API_BASE_URL=x_emulator.base_url, **env
+    )
+    assert x_emulator.wait_until(lambda: x_emulator.connected and x_emulator.rules, 10)
+    return server, worker
+
+
+class Viewer:
+    """A WebSocket viewer that records every tweet it is sent, by seq, counting duplicates."""
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+
+    async def watch(self, url: str, origin: str, until: asyncio.Event) -> None:
+        async with websockets.connect(url, origin=origin) as socket:
+            while not until.is_set():
+                try:
+                    message = json.loads(await asyncio.wait_for(socket.recv(), 0.2))
+                except TimeoutError:
+                    continue
+                if message["type"] in ("history", "tweets"):
+                    self.seqs += [t["seq"] for t in message["tweets"]]
+
+
+def emit(emulator, *texts: str) -> None:
+    for text in texts:
+        emulator.emit(text=text, author=AUTHOR)
+
+
+def test_tweets_published_while_redis_is_down_still_reach_an_open_page(stack, x_emulator, restartable_redis):
+    server, worker = stack
+    viewer, done = Viewer(), asyncio.Event()
+
+    async def scenario() -> None:
+        watching = asyncio.create_task(viewer.watch(f"{server.ws_url}/ws/topics/python/", server.url, done))
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(emit, x_emulator, "python 1", "python 2")
+        await asyncio.to_thread(restartable_redis.stop)
+        await asyncio.to_thread(emit, x_emulator, "python 3", "python 4")
+        assert await asyncio.to_thread(
+            wait_until, lambda: Tweet.objects.count() == 4, 10
+        )  # stored regardless
+        await asyncio.to_thread(restartable_redis.start)
+        await asyncio.to_thread(emit, x_emulator, "python 5")
+        await asyncio.to_thread(wait_until, lambda: len(set(viewer.seqs)) == 5, 15)
+        done.set()
+        await watching
+
+    asyncio.run(scenario())
+    stored = sorted(Tweet.objects.values_list("pk", flat=True))
+    assert sorted(viewer.seqs) == stored  # every stored tweet, exactly once
+    assert "buffering" in worker.output()
+    assert "sent from the database" in server.output()  # the web process caught up by itself
+
+
+def test_sigterm_stores_and_publishes_everything_received_before_exit(stack, x_emulator):
+    _, worker = stack
+    emit(x_emulator, *[f"python burst {n}" for n in range(100)])
+    worker.popen.send_signal(signal.SIGTERM)
+    assert worker.popen.wait(timeout=20) == 0
+    report = re.search(
+        r"received (\d+), stored (\d+) new, rejected (\d+), unpublished (\d+)", worker.output()
+    )
+    received, stored, rejected, unpublished = map(int, report.groups())
+    assert received > 0
+    assert (stored, rejected, unpublished) == (received, 0, 0)
+    assert Tweet.objects.count() == received

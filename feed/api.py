@@ -36,11 +36,6 @@ def topic_tweets(request: HttpRequest, slug: str) -> HttpResponse:
     return HttpResponse(encode(body), content_type="application/json")
 
 
-@require_GET
-def health(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"status": "ok"})
-
-
 def _optional_int(value: str | None) -> int | None:
     if value in (None, ""):
         return None

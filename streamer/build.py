@@ -21,7 +21,11 @@ def build_source(
     if name == "x":
         if not settings.X_BEARER_TOKEN:
             raise SourceConfigError("the x source needs X_BEARER_TOKEN (see README: getting a token)")
-        return XSource(bearer_token=settings.X_BEARER_TOKEN, base_url=settings.X_API_BASE_URL)
+        return XSource(
+            bearer_token=settings.X_BEARER_TOKEN,
+            base_url=settings.X_API_BASE_URL,
+            stall_timeout_s=settings.X_STREAM_STALL_TIMEOUT_S,
+        )
     if name == "replay":
         path = Path(replay_file) if replay_file else SAMPLE_FILE
         if not path.is_file():

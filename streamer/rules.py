@@ -50,9 +50,7 @@ def _is_solo(ch: str) -> bool:
     # token of its own (keyword 東京 then matches as a two-token sequence).
     # Emoji are tokens too: X matches them like keywords.
     o = ord(ch)
-    return (
-        any(lo <= o <= hi for lo, hi in _UNSPACED) or unicodedata.category(ch) == "So"
-    )
+    return any(lo <= o <= hi for lo, hi in _UNSPACED) or unicodedata.category(ch) == "So"
 
 
 def _is_word(ch: str) -> bool:
@@ -242,9 +240,7 @@ def _lex(value: str) -> list[_Tok]:
         elif ch == '"':
             end = value.find('"', i)
             if end == -1:
-                raise RuleError(
-                    f'Unbalanced quotes: a closing " is missing for the " at character {pos}'
-                )
+                raise RuleError(f'Unbalanced quotes: a closing " is missing for the " at character {pos}')
             if value[end + 1 : end + 2] == "~":
                 _fail('Proximity matching "..."~N is not supported', pos)
             toks.append(_Tok("term", pos, _phrase(value[i:end], pos)))
@@ -255,11 +251,7 @@ def _lex(value: str) -> list[_Tok]:
             toks.append(_Tok("-", pos))
         else:
             end = i
-            while (
-                end < len(value)
-                and value[end] not in '()"'
-                and not value[end].isspace()
-            ):
+            while end < len(value) and value[end] not in '()"' and not value[end].isspace():
                 end += 1
             word, i = value[pos - 1 : end], end
             # Only uppercase OR is an operator, as on X; "or" is a plain keyword.
@@ -347,9 +339,7 @@ def compile_rule(value: str, *, max_length: int = DEFAULT_MAX_RULE_LENGTH) -> Ru
         raise RuleError("Rule must be text")
     # Checked first so huge hostile input is refused before any parsing work.
     if len(value) > max_length:
-        raise RuleError(
-            f"Rule is {len(value):,} characters; the limit is {max_length:,}"
-        )
+        raise RuleError(f"Rule is {len(value):,} characters; the limit is {max_length:,}")
     if not value.strip():
         raise RuleError("Rule is empty")
     # The lexer rejects a stray ")", so parsing always consumes every token.

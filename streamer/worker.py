@@ -17,6 +17,7 @@ from feed.normalize import NormalizedTweet, PayloadError, normalize
 from feed.services import tweets_ingest
 from streamer.publisher import Publisher
 from streamer.sources import Source, TopicRule
+from streamer.status import StatusReporter
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class StreamWorker:
         self._topics: list[TopicRule] | None = None
         self._in_flight: asyncio.Future | None = None
         self.publisher = Publisher()
+        self.status = StatusReporter(source.name)
         self.received = 0
         self.rejected = 0
         self.stored = 0
@@ -48,7 +50,10 @@ class StreamWorker:
                 tasks.create_task(self._watch_topics(), name="worker-topics")
                 tasks.create_task(self._store_forever(), name="worker-store")
                 tasks.create_task(self.publisher.run(), name="worker-publisher")
-                tasks.create_task(self.source.stream(self.deliver), name="worker-source")
+                tasks.create_task(self.status.run(self.counters), name="worker-status")
+                tasks.create_task(
+                    self.source.stream(self.deliver, self.status.on_state), name="worker-source"
+                )
         finally:
             await asyncio.shield(self._flush())
 
@@ -62,6 +67,8 @@ class StreamWorker:
             await self._store(pending)
         if not await self.publisher.flush():
             logger.error("worker: %d batches could not be published before exit", self.publisher.buffered)
+        self.status.on_state("stopped", "")
+        await self.status.save(self.counters())
         logger.info(
             "worker: flushed on exit: received %d, stored %d new, rejected %d, unpublished %d",
             self.received,
@@ -77,12 +84,22 @@ class StreamWorker:
                 message = _decode(message)
             self._queue.put_nowait(normalize(message))
             self.received += 1
+            self.status.on_tweet()
         except PayloadError as error:
             self.rejected += 1
             logger.warning("worker: message rejected: %s", error)
         except Exception:
             self.rejected += 1
             logger.exception("worker: message rejected by an unexpected error")
+
+    def counters(self) -> dict[str, int]:
+        return {
+            "received": self.received,
+            "stored": self.stored,
+            "rejected": self.rejected,
+            "unpublished": self.publisher.buffered,
+            "dropped": self.publisher.dropped,
+        }
 
     async def _store_forever(self) -> None:
         while True:

@@ -124,6 +124,8 @@ X_API_BASE_URL = env.str("X_API_BASE_URL", default="https://api.twitter.com")
 # X pay-per-use access: 1,024 characters per rule and 1,000 rules. Other access levels differ.
 X_MAX_RULE_LENGTH = env.int("X_MAX_RULE_LENGTH", default=1024)
 X_MAX_RULES = env.int("X_MAX_RULES", default=1000)
+# X sends a keep-alive every 20 s; this much silence means a stalled stream, so reconnect.
+X_STREAM_STALL_TIMEOUT_S = env.float("X_STREAM_STALL_TIMEOUT_S", default=21.0)
 # `make run` runs the worker inside the web process when there is no Redis to carry its tweets.
 STREAM_EMBEDDED = env.bool("STREAM_EMBEDDED", default=False)
 STREAM_REPLAY_RATE = env.float("STREAM_REPLAY_RATE", default=2.0)

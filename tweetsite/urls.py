@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import path
 
 from feed import api, pages
+from streamer import views as streamer_views
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -9,6 +10,6 @@ urlpatterns = [
     path("topics/<slug:slug>/wall/", pages.topic_wall, name="topic-wall"),
     path("api/topics/", api.topics, name="api-topics"),
     path("api/topics/<slug:slug>/tweets/", api.topic_tweets, name="api-topic-tweets"),
-    path("healthz", api.health, name="health"),
+    path("healthz", streamer_views.health, name="health"),
     path("admin/", admin.site.urls),
 ]

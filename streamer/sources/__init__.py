@@ -19,6 +19,8 @@ class TopicRule:
 
 
 Deliver = Callable[[Any], Awaitable[None]]
+# on_state(state, detail): "connecting", "connected", "reconnecting" (detail says why), "streaming".
+OnState = Callable[[str, str], None]
 
 
 class Source(Protocol):
@@ -27,5 +29,5 @@ class Source(Protocol):
     async def sync_rules(self, topics: list[TopicRule]) -> None:
         """Make the source's rules equal to `topics`."""
 
-    async def stream(self, deliver: Deliver) -> None:
-        """Deliver messages (raw bytes or decoded dicts) until cancelled."""
+    async def stream(self, deliver: Deliver, on_state: OnState) -> None:
+        """Deliver messages (raw bytes or decoded dicts) until cancelled; report state changes."""

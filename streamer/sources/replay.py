@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer.rules import Rule, RuleError, compile_rule
-from streamer.sources import Deliver, TopicRule
+from streamer.sources import Deliver, OnState, TopicRule
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +41,9 @@ class ReplaySource:
         self._rules = rules
         logger.info("replay: %d topic rules active", len(rules))
 
-    async def stream(self, deliver: Deliver) -> None:
+    async def stream(self, deliver: Deliver, on_state: OnState) -> None:
         messages = self._load()
-        logger.info("replay: %d messages from %s at %.1f/s", len(messages), self.path, self.rate)
+        on_state("streaming", f"replay of {len(messages)} messages from {self.path.name} at {self.rate:g}/s")
         while True:
             matched_any = False
             for message in messages:

@@ -9,12 +9,11 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
 
 from tweepy import StreamRule
 from tweepy.asynchronous import AsyncStreamingClient
 
-from streamer.sources import Deliver, TopicRule
+from streamer.sources import Deliver, OnState, TopicRule
 from streamer.x_session import make_x_session
 
 logger = logging.getLogger(__name__)
@@ -30,8 +29,6 @@ STALL_TIMEOUT_S = 21.0
 RESTART_INITIAL_S = 1.0
 RESTART_MAX_S = 60.0
 
-StateCallback = Callable[[str, str], None]
-
 
 class _Stream(AsyncStreamingClient):
     """Tweepy's client with its documented handlers overridden; no Tweepy internals touched.
@@ -40,7 +37,7 @@ class _Stream(AsyncStreamingClient):
     exception in a handler ends the stream. Here every line goes to `deliver`, which never raises.
     """
 
-    def __init__(self, bearer_token: str, *, deliver: Deliver | None, on_state: StateCallback) -> None:
+    def __init__(self, bearer_token: str, *, deliver: Deliver | None, on_state: OnState) -> None:
         super().__init__(bearer_token, wait_on_rate_limit=False)
         self._deliver = deliver
         self._on_state = on_state
@@ -56,7 +53,12 @@ class _Stream(AsyncStreamingClient):
         logger.debug("x: keep-alive")
 
     async def on_request_error(self, status_code: int) -> None:
-        self._on_state("reconnecting", f"HTTP {status_code} on connect")
+        reasons = {
+            401: "HTTP 401: X refused the bearer token (check X_BEARER_TOKEN)",
+            429: "HTTP 429: too many connections or requests; Tweepy waits at least 60 s, as X requires",
+            503: "HTTP 503: X is overloaded or down; backing off",
+        }
+        self._on_state("reconnecting", reasons.get(status_code, f"HTTP {status_code} on connect"))
 
     async def on_connection_error(self) -> None:
         self._on_state("reconnecting", "connection error or stall")
@@ -78,16 +80,14 @@ class XSource:
         bearer_token: str,
         base_url: str,
         stall_timeout_s: float = STALL_TIMEOUT_S,
-        on_state: StateCallback | None = None,
     ) -> None:
         self.bearer_token = bearer_token
         self.base_url = base_url
         self.stall_timeout_s = stall_timeout_s
-        self._on_state = on_state or _log_state
 
     async def sync_rules(self, topics: list[TopicRule]) -> None:
         """Make X's rules equal to the topics: keep matching rules, delete stale, add missing."""
-        client = _Stream(self.bearer_token, deliver=None, on_state=self._on_state)
+        client = _Stream(self.bearer_token, deliver=None, on_state=_log_state)
         async with make_x_session(self.base_url) as session:
             client.session = session
             current = (await client.get_rules()).data or []
@@ -103,13 +103,13 @@ class XSource:
                     logger.error("x: rule refused: %s %s", error.get("value"), error.get("details"))
         logger.info("x: rules synced: kept %d, deleted %d, added %d", len(kept), len(stale), len(missing))
 
-    async def stream(self, deliver: Deliver) -> None:
+    async def stream(self, deliver: Deliver, on_state: OnState) -> None:
         delay = RESTART_INITIAL_S
         while True:
-            client = _Stream(self.bearer_token, deliver=deliver, on_state=self._on_state)
+            client = _Stream(self.bearer_token, deliver=deliver, on_state=on_state)
             client.session = make_x_session(self.base_url, read_timeout=self.stall_timeout_s)
             started = time.monotonic()
-            self._on_state("connecting", self.base_url)
+            on_state("connecting", self.base_url)
             try:
                 await client.filter(tweet_fields=TWEET_FIELDS, expansions=EXPANSIONS, user_fields=USER_FIELDS)
             finally:

@@ -1,5 +1,6 @@
 """Admin: topics (with rule validation) and tweet moderation."""
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -7,7 +8,7 @@ from django.http import HttpRequest
 from feed.forms import TopicAdminForm
 from feed.models import Topic, Tweet
 from feed.publishing import publish_batches_sync
-from feed.services import tweets_set_hidden
+from feed.services import topics_activate, tweets_set_hidden
 
 
 @admin.register(Topic)
@@ -21,8 +22,14 @@ class TopicAdmin(admin.ModelAdmin):
 
     @admin.action(description="Activate selected topics")
     def activate(self, request: HttpRequest, queryset: QuerySet[Topic]) -> None:
-        count = queryset.update(is_active=True)
-        self.message_user(request, f"{count} topic(s) activated; the worker picks them up within seconds.")
+        problems = topics_activate(
+            topics=list(queryset),
+            max_rules=settings.X_MAX_RULES,
+            max_rule_length=settings.X_MAX_RULE_LENGTH,
+        )
+        for problem in problems:
+            self.message_user(request, f"Not activated: {problem}", messages.ERROR)
+        self.message_user(request, "Active topics reach the worker within seconds.")
 
     @admin.action(description="Deactivate selected topics")
     def deactivate(self, request: HttpRequest, queryset: QuerySet[Topic]) -> None:

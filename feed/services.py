@@ -15,6 +15,7 @@ from django.db import transaction
 from feed.models import Topic, Tweet
 from feed.normalize import NormalizedTweet
 from feed.selectors import tweet_items
+from streamer.rules import RuleError, validate_rule
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,31 @@ def tweets_ingest(*, tweets: Sequence[NormalizedTweet]) -> list[TopicBatch]:
         Tweet.topics.through.objects.bulk_create(links, ignore_conflicts=True)
     rows = sorted(stored.values(), key=lambda row: row.pk)
     return _tweet_batches(rows)
+
+
+def topics_activate(*, topics: Iterable[Topic], max_rules: int, max_rule_length: int) -> list[str]:
+    """Activate the topics whose rules are valid, within the access level's rule count.
+
+    Returns one message per topic left inactive, saying why.
+    """
+    problems = []
+    active = Topic.objects.filter(is_active=True).count()
+    for topic in topics:
+        if topic.is_active:
+            continue
+        try:
+            validate_rule(topic.query, max_length=max_rule_length)
+        except RuleError as error:
+            problems.append(f"{topic.name}: {error}")
+            continue
+        if active >= max_rules:
+            problems.append(
+                f"{topic.name}: {active} rules are active, the limit (X_MAX_RULES) is {max_rules}"
+            )
+            continue
+        Topic.objects.filter(pk=topic.pk).update(is_active=True)
+        active += 1
+    return problems
 
 
 def tweets_set_hidden(*, tweets: Iterable[Tweet], hidden: bool) -> list[TopicBatch]:

@@ -196,6 +196,7 @@ def process_env(transactional_db, static_root, redis_url) -> dict[str, str]:
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         DJANGO_STATIC_ROOT=str(static_root),
         DJANGO_SECURE_COOKIES="0",
+        DJANGO_SECURE_SSL_REDIRECT="0",  # the tests speak plain HTTP on loopback
         DATABASE_URL=_database_url(),
         REDIS_URL=redis_url,
         PYTHONUNBUFFERED="1",

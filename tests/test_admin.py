@@ -106,3 +106,18 @@ def test_a_rule_x_refuses_in_dry_run_shows_x_reason(admin_client, settings, x_em
     settings.X_MAX_RULE_LENGTH = 5000  # more than the emulated account allows
     response = add_topic(admin_client, query=" OR ".join(["python"] * 200))
     assert "X refused this rule" in " ".join(response.context["adminform"].form.errors["query"])
+
+
+def test_activate_action_keeps_within_the_rule_limit_and_skips_invalid_rules(admin_client, settings):
+    settings.X_MAX_RULES = 2
+    Topic.objects.create(name="On", slug="on", query="on")
+    broken = Topic.objects.create(name="Broken", slug="broken", query='"unbalanced', is_active=False)
+    first = Topic.objects.create(name="First", slug="first", query="first", is_active=False)
+    second = Topic.objects.create(name="Second", slug="second", query="second", is_active=False)
+    url = reverse("admin:feed_topic_changelist")
+    response = admin_client.post(
+        url, {"action": "activate", "_selected_action": [broken.pk, first.pk, second.pk]}, follow=True
+    )
+    assert set(Topic.objects.filter(is_active=True).values_list("slug", flat=True)) == {"on", "first"}
+    shown = " ".join(str(m) for m in response.context["messages"])
+    assert "Broken" in shown and "X_MAX_RULES" in shown

@@ -16,15 +16,20 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 
 from feed.routing import websocket_urlpatterns  # noqa: E402
+from feed.security import ConnectionsPerAddressLimit  # noqa: E402
 from feed.server_send import ServerSendMiddleware  # noqa: E402
 from streamer.embedded import EmbeddedWorkerMiddleware  # noqa: E402
 
 application = ServerSendMiddleware(
-    ProtocolTypeRouter(
-        {
-            "http": django_asgi_app,
-            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-        }
+    ConnectionsPerAddressLimit(
+        ProtocolTypeRouter(
+            {
+                "http": django_asgi_app,
+                "websocket": AllowedHostsOriginValidator(
+                    AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+                ),
+            }
+        )
     )
 )
 if settings.STREAM_EMBEDDED:

@@ -2,11 +2,9 @@
 
 import logging
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from feed.hub import get_hub
-from feed.selectors import topic_get_active
 from feed.viewer import ViewerSocket
 
 logger = logging.getLogger(__name__)
@@ -25,16 +23,17 @@ class TopicConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.slug = self.scope["url_route"]["kwargs"]["slug"]
         self.viewer: ViewerSocket | None = None
-        topic = await database_sync_to_async(topic_get_active)(slug=self.slug)
+        hub = get_hub()
+        active = await hub.topic_is_active(self.slug)
         # Accept before closing: a close before accept is an HTTP 403, and the page could not tell
         # "no such topic" from a network error.
         await self.accept()
-        if topic is None:
+        if not active:
             await self.close(code=CLOSE_UNKNOWN_TOPIC)
             return
         send = self.scope.get(RAW_SEND_SCOPE_KEY, self.base_send)
         self.viewer = ViewerSocket(send, label=f"{self.slug}:{id(self):x}")
-        await get_hub().attach(self.slug, self.viewer)
+        await hub.attach(self.slug, self.viewer)
 
     async def disconnect(self, code: int) -> None:
         if self.viewer is not None:

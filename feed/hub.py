@@ -14,6 +14,7 @@ database query per topic rather than one per socket.
 import asyncio
 import json
 import logging
+import time
 import weakref
 from typing import Any
 
@@ -21,7 +22,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from feed.publishing import HEARTBEAT_GROUP, HEARTBEAT_MESSAGE_TYPE, HUB_MESSAGE_TYPE, group_name
-from feed.selectors import HISTORY_LIMIT, topic_history_items, topic_items_after
+from feed.selectors import HISTORY_LIMIT, topic_get_active, topic_history_items, topic_items_after
 from feed.viewer import ViewerSocket, tweets_frame
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 # process is back within a few seconds of Redis.
 READ_RETRY_INITIAL_S = 0.1
 READ_RETRY_MAX_S = 5.0
+# A topic switched off in the admin stops taking new viewers within this many seconds.
+TOPIC_CACHE_S = 2.0
 
 
 class TopicHub:
@@ -40,6 +43,7 @@ class TopicHub:
         self._subscribed: dict[str, asyncio.Future] = {}
         # Viewers, by topic slug.
         self._sockets: dict[str, set[ViewerSocket]] = {}
+        self._topic_active: dict[str, tuple[bool, float]] = {}
         # History: the newest tweets seen live (always kept) and the cached history frame.
         self._recent: dict[str, list[tuple[int, str]]] = {}
         self._stored: dict[str, list[tuple[int, str]]] = {}
@@ -49,6 +53,17 @@ class TopicHub:
         # Recovery: the newest seq delivered per topic, and catch-ups under way.
         self._seen_seq: dict[str, int] = {}
         self._catching_up: dict[str, asyncio.Task] = {}
+
+    # --- Topics ---------------------------------------------------------------------------
+    async def topic_is_active(self, slug: str) -> bool:
+        """Whether viewers may watch `slug`; cached briefly, so a connect storm costs one query."""
+        now = time.monotonic()
+        cached = self._topic_active.get(slug)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        active = await database_sync_to_async(topic_get_active)(slug=slug) is not None
+        self._topic_active[slug] = (active, now + TOPIC_CACHE_S)
+        return active
 
     # --- Viewers ----------------------------------------------------------------------------
     async def attach(self, slug: str, socket: ViewerSocket) -> None:

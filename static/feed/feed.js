@@ -1,0 +1,447 @@
+// tweetsite front end: one ES module for every page (no build step, nothing inline: CSP-safe).
+//   [data-topics-api]   home: topic cards whose counts are refreshed from /api/topics/
+//   [data-live-feed]    topic page and wall: the live feed over the WebSocket, caught up via the API
+//   [data-theme-toggle] wall: dark/light theme from ?theme=, else localStorage, else dark
+// Untrusted data reaches the DOM through textContent and attributes only; the one exception is a
+// tweet's `html` field, which the server renders and escapes.
+
+const RETRY_BASE_MS = 1000;
+const RETRY_CAP_MS = 30000;
+const NOT_FOUND_RETRY_MS = 60000; // 4404: the topic may come back, but never hammer the server
+const HISTORY_TIMEOUT_MS = 10000; // a socket that sends no history within this is dropped
+const API_PAGE = 200;
+const CLOCK_TICK_MS = 15000;
+const TOPICS_POLL_MS = 5000;
+const AT_TOP_PX = 80;
+const THEME_KEY = "tweetsite.wall.theme";
+const FETCH_OPTIONS = { headers: { Accept: "application/json" }, cache: "no-store" };
+
+const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
+const numberFormat = new Intl.NumberFormat();
+
+// --- Helpers ---------------------------------------------------------------------------------
+function el(tag, className, text, props = {}) {
+  const node = Object.assign(document.createElement(tag), props);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function hue(key) {
+  let hash = 0;
+  for (const ch of String(key)) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
+  return hash % 360;
+}
+
+function initial(name) {
+  const clean = String(name).replace(/^[@\s]+/, "");
+  if (!clean) return "?";
+  const first = "Segmenter" in Intl ? [...new Intl.Segmenter().segment(clean)][0].segment : Array.from(clean)[0];
+  return first.toLocaleUpperCase();
+}
+
+function relativeTime(ms, now = Date.now()) {
+  const s = Math.floor((now - ms) / 1000);
+  if (s < 5) return "now";
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h`;
+  if (s < 7 * 86400) return `${Math.floor(s / 86400)}d`;
+  const year = new Date(ms).getFullYear() === new Date(now).getFullYear() ? undefined : "numeric";
+  return new Date(ms).toLocaleDateString(undefined, { month: "short", day: "numeric", year });
+}
+
+function refreshTimes(root) {
+  const now = Date.now();
+  for (const time of root.querySelectorAll("time[datetime]")) time.textContent = relativeTime(Date.parse(time.dateTime), now);
+}
+
+function validTweets(list) {
+  if (!Array.isArray(list)) return [];
+  const valid = (t) => t && Number.isSafeInteger(t.seq) && t.seq > 0 && typeof t.id === "string";
+  return list.filter(valid).sort((a, b) => a.seq - b.seq);
+}
+
+const maxSeq = (tweets) => tweets.reduce((top, t) => Math.max(top, t.seq), 0);
+const str = (value) => (typeof value === "string" ? value : "");
+
+// --- One tweet -------------------------------------------------------------------------------
+function avatar(author, large) {
+  const name = str(author.name) || str(author.username) || "?";
+  const fallback = () => {
+    const circle = el("span", "avatar avatar--initial", initial(name));
+    circle.setAttribute("aria-hidden", "true");
+    circle.style.setProperty("--avatar-hue", hue(author.id || name));
+    return circle;
+  };
+  const url = str(author.avatar_url);
+  if (!url.startsWith("https://")) return fallback();
+  const size = large ? 72 : 48;
+  const img = el("img", "avatar", undefined, { alt: "", loading: "lazy", decoding: "async", width: size, height: size });
+  img.referrerPolicy = "no-referrer";
+  // X serves larger variants of "_normal" (48 px) avatars; on error try the original, then the initial.
+  const sharper = url.replace(/_normal(\.\w+)$/, large ? "_200x200$1" : "_bigger$1");
+  img.addEventListener("error", () => (img.src === sharper && sharper !== url ? (img.src = url) : img.replaceWith(fallback())));
+  img.src = sharper;
+  return img;
+}
+
+function renderTweet(tweet, large) {
+  const author = tweet.author && typeof tweet.author === "object" ? tweet.author : {};
+  const item = el("li", "tweet");
+  Object.assign(item.dataset, { seq: String(tweet.seq), id: tweet.id });
+  const meta = el("header", "tweet__meta");
+  meta.append(el("bdi", "tweet__name", str(author.name) || str(author.username) || "Unknown"));
+  if (str(author.username)) meta.append(el("span", "tweet__handle", `@${author.username}`, { dir: "ltr" }));
+  const created = Date.parse(tweet.created_at);
+  if (!Number.isNaN(created)) {
+    const date = new Date(created);
+    const time = el("time", "", relativeTime(created), { dateTime: date.toISOString(), title: date.toLocaleString() });
+    const url = str(tweet.url);
+    const stamp = url.startsWith("https://x.com/")
+      ? el("a", "tweet__time", undefined, { href: url, target: "_blank", rel: "noopener noreferrer" })
+      : el("span", "tweet__time");
+    stamp.append(time);
+    meta.append(stamp);
+  }
+  const text = el("p", "tweet__text", undefined, { dir: "auto" });
+  const lang = str(tweet.lang);
+  if (/^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$/.test(lang) && lang !== "und" && !/^q[a-t]/.test(lang)) text.lang = lang;
+  text.innerHTML = str(tweet.html); // the one innerHTML: server-rendered and escaped
+  const body = el("div", "tweet__body");
+  body.append(meta, text);
+  const card = el("article", "tweet__card");
+  card.append(avatar(author, large), body);
+  item.append(card);
+  return item;
+}
+
+// --- The list: ordered by seq, capped, with a queue while the reader is scrolled down ----------
+class FeedView {
+  constructor(root) {
+    this.list = root.querySelector("[data-feed]");
+    this.empty = root.querySelector("[data-empty]");
+    this.button = root.querySelector("[data-new-tweets]");
+    this.wall = root.dataset.layout === "wall";
+    this.maxItems = Number(root.dataset.maxItems) || 200;
+    this.items = new Map(); // seq -> <li> in the list
+    this.pending = new Map(); // seq -> tweet, held while the reader is scrolled down
+    this.hiddenIds = new Set();
+    this.floorSeq = 0; // tweets at or below this were dropped to honour the cap: never re-added
+    this.overflowed = false;
+    this.button?.addEventListener("click", () => this.reveal(true));
+    window.addEventListener("scroll", () => this.pending.size && this.atTop() && this.reveal(false), { passive: true });
+    setInterval(() => refreshTimes(this.list), CLOCK_TICK_MS);
+  }
+
+  atTop() {
+    return this.wall || window.scrollY < AT_TOP_PX;
+  }
+
+  add(tweets, animate) {
+    const queue = !this.atTop() && this.items.size > 0;
+    const newest = Number(this.list.firstElementChild?.dataset.seq || 0);
+    for (const tweet of tweets) {
+      const { seq } = tweet;
+      if (this.items.has(seq) || this.pending.has(seq) || seq <= this.floorSeq || this.hiddenIds.has(tweet.id)) continue;
+      if (queue && seq > newest) this.pending.set(seq, tweet);
+      else this.insert(tweet, animate);
+    }
+    this.trim();
+  }
+
+  insert(tweet, animate) {
+    const item = renderTweet(tweet, this.wall);
+    if (animate && !reducedMotion.matches) {
+      item.classList.add("is-entering");
+      item.addEventListener("animationend", () => item.classList.remove("is-entering"), { once: true });
+    }
+    let next = this.list.firstElementChild;
+    while (next && Number(next.dataset.seq) > tweet.seq) next = next.nextElementSibling;
+    this.list.insertBefore(item, next);
+    this.items.set(tweet.seq, item);
+  }
+
+  drop(item) {
+    const seq = Number(item.dataset.seq);
+    this.floorSeq = Math.max(this.floorSeq, seq);
+    this.items.delete(seq);
+    item.remove();
+  }
+
+  trim() {
+    while (this.items.size > this.maxItems) this.drop(this.list.lastElementChild);
+    const excess = [...this.pending.keys()].sort((a, b) => a - b).slice(0, Math.max(0, this.pending.size - this.maxItems));
+    for (const seq of excess) {
+      this.pending.delete(seq); // older than the cap can show once revealed
+      this.floorSeq = Math.max(this.floorSeq, seq);
+      this.overflowed = true;
+    }
+    if (this.wall) requestAnimationFrame(() => this.fit());
+    this.render();
+  }
+
+  fit() {
+    // The wall shows what fits: tweets that start below its bottom edge are dropped.
+    const bottom = this.list.getBoundingClientRect().bottom;
+    for (let last = this.list.lastElementChild; last && last !== this.list.firstElementChild; ) {
+      if (last.getBoundingClientRect().top < bottom) break;
+      const previous = last.previousElementSibling;
+      this.drop(last);
+      last = previous;
+    }
+  }
+
+  reveal(scroll) {
+    const tweets = [...this.pending.values()].sort((a, b) => a.seq - b.seq);
+    this.pending.clear();
+    this.overflowed = false;
+    for (const tweet of tweets) this.insert(tweet, true);
+    this.trim();
+    if (!scroll) return;
+    window.scrollTo({ top: 0, behavior: reducedMotion.matches ? "auto" : "smooth" });
+    this.list.focus({ preventScroll: true });
+  }
+
+  hide(ids) {
+    for (const id of (Array.isArray(ids) ? ids : []).map(String)) {
+      this.hiddenIds.add(id);
+      for (const [seq, tweet] of this.pending) if (tweet.id === id) this.pending.delete(seq);
+      for (const [seq, item] of this.items) if (item.dataset.id === id) this.items.delete(seq) && item.remove();
+    }
+    this.render();
+  }
+
+  render() {
+    const n = this.pending.size;
+    if (this.button) {
+      this.button.hidden = n === 0;
+      this.button.textContent = `↑ ${numberFormat.format(n)}${this.overflowed ? "+" : ""} new tweet${n === 1 ? "" : "s"}`;
+    }
+    if (this.empty) this.empty.hidden = this.items.size + n > 0;
+  }
+}
+
+// --- The connection: a state machine over the WebSocket, with catch-up through the API ---------
+//   connecting   socket opening, waiting for the history frame
+//   syncing      history merged; paging the API from lastSeq over what was missed while away
+//   live         in sync; frames are applied as they come
+//   reconnecting waiting out a backoff (full jitter, capped at 30 s), then connecting
+//   not-found    closed with 4404; retried slowly in the background
+// lastSeq is the resume point: every visible tweet up to it has been received. It advances only
+// while in sync, so a connection that drops mid catch-up resumes from the same place.
+const STATUS_TEXT = {
+  connecting: "Connecting…",
+  syncing: "Catching up…",
+  live: "Live",
+  reconnecting: "Reconnecting",
+  "not-found": "Topic not found. It may have been removed.",
+};
+
+class LiveFeed {
+  constructor(root, view) {
+    this.view = view;
+    this.status = root.querySelector("[data-status]");
+    this.retryButton = this.status.querySelector("[data-retry]");
+    this.wsUrl = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${root.dataset.wsPath}`;
+    this.apiUrl = root.dataset.apiUrl;
+    this.lastSeq = 0;
+    this.attempt = 0;
+    this.conn = null;
+    this.retryTimer = 0;
+    this.retryButton?.addEventListener("click", () => this.connect());
+    window.addEventListener("online", () => this.retryTimer && this.connect());
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible" && this.state === "reconnecting") this.connect();
+    });
+  }
+
+  setState(state, retryAt = 0) {
+    this.state = state;
+    this.status.dataset.state = state;
+    this.status.querySelector("[data-status-text]").textContent = STATUS_TEXT[state];
+    if (this.retryButton) this.retryButton.hidden = state !== "reconnecting";
+    const countdown = this.status.querySelector("[data-status-countdown]");
+    const tick = () => (countdown.textContent = retryAt ? ` in ${Math.max(1, Math.ceil((retryAt - Date.now()) / 1000))}s` : "");
+    clearInterval(this.countdownTimer);
+    tick();
+    if (retryAt) this.countdownTimer = setInterval(tick, 1000);
+  }
+
+  connect() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = 0;
+    this.conn?.socket.close();
+    if (this.state !== "not-found") this.setState("connecting");
+    const resumeFrom = this.lastSeq;
+    const socket = new WebSocket(this.wsUrl);
+    const conn = { socket, resumeFrom, synced: resumeFrom === 0, maxSeen: 0, aborter: new AbortController() };
+    this.conn = conn;
+    conn.historyTimer = setTimeout(() => socket.close(), HISTORY_TIMEOUT_MS);
+    socket.addEventListener("message", (event) => this.onMessage(conn, event.data));
+    socket.addEventListener("close", (event) => this.onClose(conn, event.code));
+    // One-way feed: this client never sends a frame (the server would close with 4400).
+  }
+
+  onMessage(conn, data) {
+    if (conn !== this.conn) return;
+    let message;
+    try { message = JSON.parse(data); } catch { return; }
+    if (message.type === "history") {
+      clearTimeout(conn.historyTimer);
+      this.onHistory(conn, validTweets(message.tweets));
+    } else if (message.type === "tweets") {
+      this.accept(conn, validTweets(message.tweets), true);
+    } else if (message.type === "hide") {
+      this.view.hide(message.ids);
+    }
+  }
+
+  accept(conn, tweets, animate) {
+    this.view.add(tweets, animate);
+    conn.maxSeen = Math.max(conn.maxSeen, maxSeq(tweets));
+    if (conn.synced) this.advance(conn.maxSeen);
+  }
+
+  advance(seq) {
+    this.lastSeq = Math.max(this.lastSeq, seq);
+    this.view.list.dataset.lastSeq = String(this.lastSeq);
+  }
+
+  async onHistory(conn, tweets) {
+    this.accept(conn, tweets, !conn.synced);
+    // The history is the newest visible tweets, contiguous: if it reaches back to resumeFrom it
+    // covers the gap; otherwise page forward from resumeFrom until the pages meet the history.
+    const oldest = tweets.length ? tweets[0].seq : Infinity;
+    if (!conn.synced && oldest > conn.resumeFrom) {
+      this.setState("syncing");
+      try {
+        await this.catchUp(conn, oldest);
+      } catch (error) {
+        if (conn !== this.conn) return;
+        console.warn("feed: catch-up failed; reconnecting", error);
+        return conn.socket.close();
+      }
+    }
+    if (conn !== this.conn) return;
+    conn.synced = true;
+    this.advance(conn.maxSeen);
+    this.attempt = 0;
+    this.setState("live");
+  }
+
+  async catchUp(conn, stopAt) {
+    for (let after = conn.resumeFrom; ; ) {
+      const url = `${this.apiUrl}?after=${after}&limit=${API_PAGE}`;
+      const response = await fetch(url, { signal: conn.aborter.signal, ...FETCH_OPTIONS });
+      if (!response.ok) throw new Error(`HTTP ${response.status} from ${url}`);
+      const page = await response.json();
+      if (conn !== this.conn) return;
+      const tweets = validTweets(page.tweets);
+      this.accept(conn, tweets, false);
+      after = maxSeq(tweets);
+      if (!page.has_more || after === 0 || after >= stopAt) return;
+    }
+  }
+
+  onClose(conn, code) {
+    clearTimeout(conn.historyTimer);
+    conn.aborter.abort();
+    if (conn !== this.conn) return;
+    this.conn = null;
+    let delay;
+    if (code === 4404) {
+      delay = NOT_FOUND_RETRY_MS * (0.5 + Math.random());
+      this.setState("not-found");
+    } else {
+      if (code === 4400) console.error("feed: the server says this page sent a frame");
+      // 4408 (fell behind): come back soon and catch up. Otherwise: full jitter, growing, capped.
+      const ceiling = code === 4408 ? RETRY_BASE_MS : Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** this.attempt++);
+      delay = Math.max(100, Math.random() * ceiling);
+      this.setState("reconnecting", Date.now() + delay);
+    }
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+}
+
+// --- Wall theme ------------------------------------------------------------------------------
+function initTheme(button) {
+  const themes = ["dark", "light"];
+  const storage = (value) => {
+    try {
+      return value ? localStorage.setItem(THEME_KEY, value) : localStorage.getItem(THEME_KEY);
+    } catch {
+      return null; // storage unavailable (private mode): the theme still applies for this visit
+    }
+  };
+  const apply = (theme) => {
+    document.documentElement.dataset.theme = theme;
+    button.setAttribute("aria-pressed", String(theme === "light"));
+    button.querySelector("[data-theme-label]").textContent = theme === "light" ? "Dark theme" : "Light theme";
+  };
+  const param = new URLSearchParams(location.search).get("theme");
+  if (themes.includes(param)) storage(param);
+  apply(themes.includes(param) ? param : themes.includes(storage()) ? storage() : "dark");
+  button.addEventListener("click", () => {
+    const next = document.documentElement.dataset.theme === "light" ? "dark" : "light";
+    storage(next);
+    apply(next);
+  });
+}
+
+// --- Home: topic cards with live counts --------------------------------------------------------
+function initHome(root) {
+  const list = root.querySelector("[data-topic-list]");
+  const setCount = (card, count) => {
+    const node = card.querySelector("[data-topic-count]");
+    if (node.dataset.count !== undefined && Number(node.dataset.count) !== count) {
+      node.classList.remove("is-bumped");
+      void node.offsetWidth; // restart the highlight animation
+      node.classList.add("is-bumped");
+    }
+    node.dataset.count = String(count);
+    node.textContent = `${numberFormat.format(count)} tweet${count === 1 ? "" : "s"}`;
+  };
+  for (const card of list.children) setCount(card, Number(card.querySelector("[data-topic-count]").dataset.count));
+  const update = (topics) => {
+    const cards = new Map([...list.children].map((card) => [card.dataset.slug, card]));
+    let index = 0;
+    for (const topic of topics) {
+      if (typeof topic?.slug !== "string" || !str(topic.url).startsWith("/")) continue;
+      let card = cards.get(topic.slug);
+      if (!card) {
+        card = root.querySelector("[data-topic-template]").content.firstElementChild.cloneNode(true);
+        card.dataset.slug = topic.slug;
+        card.querySelector("[data-topic-name]").textContent = str(topic.name);
+        for (const link of card.querySelectorAll("[data-topic-link]")) link.href = topic.url;
+        card.querySelector("[data-topic-wall]").href = `${topic.url}wall/`;
+      }
+      const at = list.children[index++];
+      if (at !== card) list.insertBefore(card, at || null); // the API's order; never move a card needlessly
+      cards.delete(topic.slug);
+      setCount(card, Number(topic.tweet_count) || 0);
+    }
+    for (const stale of cards.values()) stale.remove();
+    root.querySelector("[data-topics-empty]").hidden = list.children.length > 0;
+  };
+  const poll = async () => {
+    try {
+      if (document.visibilityState === "visible") {
+        const response = await fetch(root.dataset.topicsApi, FETCH_OPTIONS);
+        if (response.ok) update((await response.json()).topics || []);
+      }
+    } catch {
+      // offline or restarting: the next poll tries again
+    }
+    setTimeout(poll, TOPICS_POLL_MS);
+  };
+  setTimeout(poll, TOPICS_POLL_MS);
+}
+
+// --- Boot ------------------------------------------------------------------------------------
+const home = document.querySelector("[data-topics-api]");
+if (home) initHome(home);
+const themeButton = document.querySelector("[data-theme-toggle]");
+if (themeButton) initTheme(themeButton);
+const feedRoot = document.querySelector("[data-live-feed]");
+if (feedRoot) new LiveFeed(feedRoot, new FeedView(feedRoot)).connect();

@@ -341,7 +341,8 @@ def test_live_feed_end_to_end(
 
 
 def test_connection_state_machine(browser, start_server, orm) -> None:
-    """A scripted socket: history, a 4408 close with catch-up, then 4404; the page never sends."""
+    """A scripted socket: history, hide and unhide, a 4408 close with catch-up, then 4404. The page
+    never sends a frame."""
     server = start_server("uvicorn")
     base = datetime.now(UTC) - timedelta(minutes=5)
 
@@ -398,6 +399,10 @@ def test_connection_state_machine(browser, start_server, orm) -> None:
     expect(page.locator("#feed > .tweet")).to_have_count(2)
     assert page.locator("#feed a.tweet__time").count() == 0  # only https://x.com/ URLs are linked
     assert page.locator("#feed").get_attribute("data-last-seq") == str(seqs[1])
+    connects[0].send(json.dumps({"type": "hide", "ids": [str(10**17)]}))
+    expect(page.locator("#feed > .tweet")).to_have_count(1)
+    connects[0].send(json.dumps({"type": "tweets", "tweets": [wire(0)]}))  # shown again
+    expect(page.locator("#feed > .tweet")).to_have_count(2)
 
     connects[0].close(code=4408, reason="too slow")
     expect(page.locator("#feed > .tweet")).to_have_count(5)

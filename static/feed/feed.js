@@ -287,14 +287,14 @@ class LiveFeed {
     if (conn !== this.conn) return;
     let message;
     try { message = JSON.parse(data); } catch { return; }
-    if (message.type === "history") {
-      clearTimeout(conn.historyTimer);
-      this.onHistory(conn, validTweets(message.tweets));
-    } else if (message.type === "tweets") {
-      this.accept(conn, validTweets(message.tweets), true);
-    } else if (message.type === "hide") {
-      this.view.hide(message.ids);
-    }
+    if (message.type === "hide") return this.view.hide(message.ids);
+    if (message.type !== "history" && message.type !== "tweets") return; // unknown: ignore
+    const tweets = validTweets(message.tweets);
+    // The socket is ordered: a tweet it sends after a hide was shown again (API pages can be stale).
+    for (const tweet of tweets) this.view.hiddenIds.delete(tweet.id);
+    if (message.type === "tweets") return this.accept(conn, tweets, true);
+    clearTimeout(conn.historyTimer);
+    this.onHistory(conn, tweets);
   }
 
   accept(conn, tweets, animate) {

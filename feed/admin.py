@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from feed.forms import TopicAdminForm
 from feed.models import Topic, Tweet
 from feed.publishing import publish_batches_sync
-from feed.services import topics_activate, tweets_set_hidden
+from feed.services import topics_activate, topics_deactivate, tweets_set_hidden
 
 
 @admin.register(Topic)
@@ -33,8 +33,14 @@ class TopicAdmin(admin.ModelAdmin):
 
     @admin.action(description="Deactivate selected topics")
     def deactivate(self, request: HttpRequest, queryset: QuerySet[Topic]) -> None:
-        count = queryset.update(is_active=False)
-        self.message_user(request, f"{count} topic(s) deactivated.")
+        batches = topics_deactivate(topics=list(queryset))
+        _announce(request, self, batches)
+        self.message_user(request, f"{len(batches)} topic(s) deactivated; their open pages were closed.")
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            _announce(request, self, topics_deactivate(topics=[obj]))
 
 
 @admin.register(Tweet)
@@ -62,17 +68,21 @@ class TweetAdmin(admin.ModelAdmin):
         self._set_hidden(request, queryset, hidden=False)
 
     def _set_hidden(self, request: HttpRequest, queryset: QuerySet[Tweet], *, hidden: bool) -> None:
-        batches = tweets_set_hidden(tweets=list(queryset), hidden=hidden)
-        try:
-            publish_batches_sync(batches)
-        except Exception as error:  # the database has it; pages catch up when they reconnect
-            self.message_user(request, f"Saved, but open pages were not told: {error}", messages.WARNING)
-            return
-        verb = "hidden" if hidden else "shown"
-        self.message_user(request, f"{queryset.count()} tweet(s) {verb} on every open page.")
+        if _announce(request, self, tweets_set_hidden(tweets=list(queryset), hidden=hidden)):
+            verb = "hidden" if hidden else "shown"
+            self.message_user(request, f"{queryset.count()} tweet(s) {verb} on every open page.")
 
     def save_model(self, request, obj, form, change) -> None:
-        previously_hidden = change and Tweet.objects.filter(pk=obj.pk, hidden=True).exists()
         super().save_model(request, obj, form, change)
-        if change and previously_hidden != obj.hidden:
-            publish_batches_sync(tweets_set_hidden(tweets=[obj], hidden=obj.hidden))
+        if change and "hidden" in form.changed_data:
+            _announce(request, self, tweets_set_hidden(tweets=[obj], hidden=obj.hidden))
+
+
+def _announce(request: HttpRequest, model_admin: admin.ModelAdmin, batches) -> bool:
+    """Tell open pages; the database already has the change, so a failure is only a warning."""
+    try:
+        publish_batches_sync(batches)
+    except Exception as error:
+        model_admin.message_user(request, f"Saved, but open pages were not told: {error}", messages.WARNING)
+        return False
+    return True

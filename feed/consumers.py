@@ -4,12 +4,11 @@ import logging
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from feed.hub import get_hub
+from feed.hub import CLOSE_UNKNOWN_TOPIC, get_hub
 from feed.viewer import ViewerSocket
 
 logger = logging.getLogger(__name__)
 
-CLOSE_UNKNOWN_TOPIC = 4404
 CLOSE_UNEXPECTED_FRAME = 4400
 # Viewers get frames through the hub; an alias that names no layer gives the consumer no channel of
 # its own, so a connect or disconnect costs no channel-layer round trip.

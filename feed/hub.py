@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 # process is back within a few seconds of Redis.
 READ_RETRY_INITIAL_S = 0.1
 READ_RETRY_MAX_S = 5.0
+# Pages reconnect after 60 s without any frame; a ping every 25 s keeps quiet topics above that.
+PING_EVERY_S = 25.0
+PING_FRAME = '{"type":"ping"}'
+CLOSE_UNKNOWN_TOPIC = 4404
 # A topic switched off in the admin stops taking new viewers within this many seconds.
 TOPIC_CACHE_S = 2.0
 
@@ -40,6 +44,7 @@ class TopicHub:
         self._layer = get_channel_layer()
         self._channel: str | None = None
         self._reader: asyncio.Task | None = None
+        self._pinger: asyncio.Task | None = None
         self._subscribed: dict[str, asyncio.Future] = {}
         # Viewers, by topic slug.
         self._sockets: dict[str, set[ViewerSocket]] = {}
@@ -98,6 +103,7 @@ class TopicHub:
             self._channel = await self._layer.new_channel(prefix="hub")
             self._reader = asyncio.create_task(self._read_forever(), name="feed-hub-reader")
             await self._layer.group_add(HEARTBEAT_GROUP, self._channel)
+            self._pinger = asyncio.create_task(self._ping_forever(), name="feed-hub-pinger")
         await self._layer.group_add(group_name(slug), self._channel)
 
     async def _read_forever(self) -> None:
@@ -118,6 +124,14 @@ class TopicHub:
             except Exception:
                 logger.exception("hub: could not deliver message %.200r", message)
 
+    async def _ping_forever(self) -> None:
+        """Tell every socket the server is alive, so pages notice a silently dead connection."""
+        while True:
+            await asyncio.sleep(PING_EVERY_S)
+            for sockets in self._sockets.values():
+                for socket in sockets:
+                    socket.push(0, PING_FRAME, None)
+
     def dispatch(self, message: dict[str, Any]) -> None:
         """Deliver one published batch to this process's viewers of its topic."""
         if message.get("type") == HEARTBEAT_MESSAGE_TYPE:
@@ -128,6 +142,11 @@ class TopicHub:
             return
         slug = message["topic"]
         seqs = message["seqs"]
+        if message["kind"] == "close":
+            self._topic_active[slug] = (False, time.monotonic() + TOPIC_CACHE_S)
+            for socket in self._sockets.get(slug, ()):
+                socket.close(CLOSE_UNKNOWN_TOPIC, "this topic was switched off")
+            return
         if message["kind"] == "hide":
             self._forget(slug, set(seqs))
             frame = '{"type":"hide","ids":' + _json_list(message["ids"]) + "}"

@@ -25,7 +25,7 @@ class TopicBatch:
     """What one topic's viewers are told: new tweets (pre-encoded) or hidden tweet ids."""
 
     topic_slug: str
-    kind: str  # "tweets" or "hide"
+    kind: str  # "tweets", "hide", or "close" (the topic was switched off)
     seqs: tuple[int, ...]
     items: tuple[str, ...] = ()  # pre-encoded wire JSON, one per seq, for kind "tweets"
     ids: tuple[str, ...] = ()  # X ids, for kind "hide"
@@ -83,6 +83,16 @@ def topics_activate(*, topics: Iterable[Topic], max_rules: int, max_rule_length:
         Topic.objects.filter(pk=topic.pk).update(is_active=True)
         active += 1
     return problems
+
+
+def topics_deactivate(*, topics: Iterable[Topic]) -> list[TopicBatch]:
+    """Switch topics off; their open pages are told to close (the worker drops their rules)."""
+    pks = [t.pk for t in topics]
+    Topic.objects.filter(pk__in=pks).update(is_active=False)
+    return [
+        TopicBatch(slug, "close", ())
+        for slug in Topic.objects.filter(pk__in=pks).values_list("slug", flat=True)
+    ]
 
 
 def tweets_set_hidden(*, tweets: Iterable[Tweet], hidden: bool) -> list[TopicBatch]:

@@ -42,17 +42,23 @@ class ViewerSocket:
         self._writer: asyncio.Task | None = None
         # Connection state
         self._started = False
-        self._closing_reason: str | None = None
+        self._closing: tuple[int, str] | None = None
 
     def push(self, seq: int, frame: str, inner: str | None) -> None:
-        if self._closing_reason is not None:
+        if self._closing is not None:
             return
         if len(self._pending) >= MAX_PENDING_FRAMES:
-            self._closing_reason = "too slow: fell behind the live stream"
-            self._pending.clear()
             logger.info("viewer %s: closing, %d frames pending", self.label, MAX_PENDING_FRAMES)
-        else:
-            self._pending.append((seq, frame, inner))
+            self.close(CLOSE_TOO_SLOW, "too slow: fell behind the live stream")
+            return
+        self._pending.append((seq, frame, inner))
+        if self._started:
+            self._wakeup.set()
+
+    def close(self, code: int, reason: str) -> None:
+        """Close after the frame being written, dropping what is still queued."""
+        self._closing = (code, reason)
+        self._pending.clear()
         if self._started:
             self._wakeup.set()
 
@@ -77,10 +83,9 @@ class ViewerSocket:
     async def _write_forever(self) -> None:
         try:
             while True:
-                if self._closing_reason is not None:
-                    await self._send(
-                        {"type": "websocket.close", "code": CLOSE_TOO_SLOW, "reason": self._closing_reason}
-                    )
+                if self._closing is not None:
+                    code, reason = self._closing
+                    await self._send({"type": "websocket.close", "code": code, "reason": reason})
                     return
                 if not self._pending:
                     self._wakeup.clear()

@@ -6,9 +6,10 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
+from feed import hub
 from feed.models import Topic, Tweet
 from feed.publishing import publish_batches
-from feed.services import tweets_set_hidden
+from feed.services import topics_deactivate, tweets_set_hidden
 from tweetsite.asgi import application
 
 from payloads import ingest
@@ -125,3 +126,19 @@ async def test_a_foreign_origin_is_refused(topic):
     )
     connected, _ = await communicator.connect(timeout=TIMEOUT)
     assert not connected
+
+
+async def test_switching_a_topic_off_closes_its_open_pages_with_4404(topic):
+    communicator = await connect("python")
+    await receive(communicator)
+    await publish_batches(await database_sync_to_async(topics_deactivate)(topics=[topic]))
+    closed = await communicator.receive_output(timeout=TIMEOUT)
+    assert (closed["type"], closed["code"]) == ("websocket.close", 4404)
+
+
+async def test_a_quiet_topic_still_gets_pings_so_pages_can_tell_a_dead_connection(topic, monkeypatch):
+    monkeypatch.setattr(hub, "PING_EVERY_S", 0.05)
+    communicator = await connect("python")
+    await receive(communicator)
+    assert await receive(communicator) == {"type": "ping"}
+    await communicator.disconnect()

@@ -9,6 +9,7 @@ const RETRY_BASE_MS = 1000;
 const RETRY_CAP_MS = 30000;
 const NOT_FOUND_RETRY_MS = 60000; // 4404: the topic may come back, but never hammer the server
 const HISTORY_TIMEOUT_MS = 10000; // a socket that sends no history within this is dropped
+const SILENCE_MS = 60000; // the server pings every 25 s; this long without a frame: a dead connection
 const API_PAGE = 200;
 const CLOCK_TICK_MS = 15000;
 const TOPICS_POLL_MS = 5000;
@@ -285,10 +286,12 @@ class LiveFeed {
 
   onMessage(conn, data) {
     if (conn !== this.conn) return;
+    clearTimeout(conn.silenceTimer);
+    conn.silenceTimer = setTimeout(() => conn.socket.close(), SILENCE_MS);
     let message;
     try { message = JSON.parse(data); } catch { return; }
     if (message.type === "hide") return this.view.hide(message.ids);
-    if (message.type !== "history" && message.type !== "tweets") return; // unknown: ignore
+    if (message.type !== "history" && message.type !== "tweets") return; // ping, unknown: ignore
     const tweets = validTweets(message.tweets);
     // The socket is ordered: a tweet it sends after a hide was shown again (API pages can be stale).
     for (const tweet of tweets) this.view.hiddenIds.delete(tweet.id);
@@ -346,6 +349,7 @@ class LiveFeed {
 
   onClose(conn, code) {
     clearTimeout(conn.historyTimer);
+    clearTimeout(conn.silenceTimer);
     conn.aborter.abort();
     if (conn !== this.conn) return;
     this.conn = null;

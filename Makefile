@@ -16,12 +16,15 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# Debian packages the tests drive: Chromium for the browser tests, docker-compose to validate the
-# compose file, redis-server for pytest-redis. Installed once; `apt-get` needs root.
-system-deps: /usr/bin/chromium /usr/bin/docker-compose /usr/bin/redis-server
-/usr/bin/chromium /usr/bin/docker-compose /usr/bin/redis-server:
+# Debian packages the tests drive: Chromium for the browser tests (and an emoji font for the README
+# screenshots), docker-compose to validate the compose file, redis-server for pytest-redis.
+# Installed once; `apt-get` needs root.
+EMOJI_FONT := /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
+system-deps: /usr/bin/chromium /usr/bin/docker-compose /usr/bin/redis-server $(EMOJI_FONT)
+/usr/bin/chromium /usr/bin/docker-compose /usr/bin/redis-server $(EMOJI_FONT):
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium docker-compose redis-server >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium docker-compose redis-server \
+		fonts-noto-color-emoji >/dev/null
 
 run: $(BIN)/.installed
 	@DJANGO_DEBUG=1 STREAM_EMBEDDED=1 $(BIN)/python manage.py migrate --verbosity 0
@@ -31,6 +34,7 @@ run: $(BIN)/.installed
 	@( sleep 2; curl -s -o /dev/null http://$(HOST):$(PORT)/healthz || true ) &
 	DJANGO_DEBUG=1 STREAM_EMBEDDED=1 exec $(BIN)/daphne -b $(HOST) -p $(PORT) tweetsite.asgi:application
 
+# UPDATE_SCREENSHOTS=1 make test rewrites docs/screenshot-*.png from the browser test.
 test: $(BIN)/.installed system-deps
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
@@ -40,6 +44,16 @@ test-sqlite:
 
 test-postgres:
 	DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/python -m pytest -m "not sqlite_only"
+
+# The fan-out benchmark (bench/): PostgreSQL on 127.0.0.1:5432 and redis-server, as for the tests.
+# Under 10 minutes; BENCH_ARGS="--quick" for a short run, "--scenario 1 --profile" for py-spy.
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Fault drill: real Redis, PostgreSQL, X emulator, worker and uvicorn; each fault injected in turn
+# while a page-like viewer watches. About 3 minutes (a 429 makes the worker wait 60 s, as X requires).
+drill: $(BIN)/.installed
+	$(BIN)/python -m drill
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

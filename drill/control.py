@@ -1,0 +1,152 @@
+"""What the drill talks to besides the viewer: the emulator's control endpoints, /healthz, the API
+and the database (the truth the viewer is checked against). Loopback only, every call bounded.
+"""
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import psycopg
+
+from drill.stack import TOPIC_SLUG
+
+HTTP_TIMEOUT_S = 10.0
+
+
+def _loopback(url: str) -> str:
+    # The drill must never reach beyond this machine, whatever a caller passes in.
+    if not url.startswith("http://127.0.0.1:"):
+        raise ValueError(f"refusing a non-loopback URL: {url}")
+    return url
+
+
+class Http:
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+
+    async def get(self, url: str) -> Any:
+        timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
+        async with self.session.get(_loopback(url), timeout=timeout) as response:
+            response.raise_for_status()
+            return await response.json(content_type=None)
+
+    async def post(self, url: str, body: dict | None = None, data: bytes | None = None) -> Any:
+        timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
+        payload = data if data is not None else json.dumps(body or {}).encode()
+        headers = {"Content-Type": "application/json"}
+        async with self.session.post(
+            _loopback(url), data=payload, headers=headers, timeout=timeout
+        ) as response:
+            response.raise_for_status()
+            return await response.json(content_type=None)
+
+
+class Emulator:
+    """The X emulator's /_emulator/ control endpoints (see xemulator/server.py)."""
+
+    def __init__(self, http: Http, base_url: str) -> None:
+        self.http, self.base = http, base_url + "/_emulator"
+
+    async def state(self) -> dict:
+        return await self.http.get(f"{self.base}/state")
+
+    async def emit(self, text: str) -> bool:
+        """True if the emulator wrote the post to an open stream (X can only deliver to one)."""
+        author = {"id": "42", "username": "drill", "name": "Drill"}
+        return (await self.http.post(f"{self.base}/emit", {"text": text, "author": author}))["delivered"]
+
+    async def emit_raw(self, line: bytes) -> bool:
+        return (await self.http.post(f"{self.base}/emit_raw", data=line))["sent"] > 0
+
+    async def fail(self, status: int, count: int = 1) -> None:
+        await self.http.post(f"{self.base}/fail", {"status": status, "count": count})
+
+    async def drop(self) -> None:
+        await self.http.post(f"{self.base}/drop")
+
+    async def stall(self, stalled: bool = True) -> None:
+        await self.http.post(f"{self.base}/stall", {"stalled": stalled})
+
+    async def operational_disconnect(self) -> None:
+        await self.http.post(f"{self.base}/operational_disconnect")
+
+    async def wait(self, predicate, within: float, every: float = 0.1) -> dict | None:
+        """Poll the state until `predicate(state)` holds; the state, or None after `within` s."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            state = await self.state()
+            if predicate(state):
+                return state
+            if loop.time() >= deadline:
+                return None
+            await asyncio.sleep(every)
+
+
+class Web:
+    def __init__(self, http: Http, base_url: str) -> None:
+        self.http, self.base = http, base_url
+
+    async def worker(self) -> dict:
+        """The worker's status as /healthz shows it to operators."""
+        return (await self.http.get(f"{self.base}/healthz"))["worker"]
+
+    async def worker_or_none(self) -> dict | None:
+        try:
+            return await self.worker()
+        except (aiohttp.ClientError, TimeoutError):
+            return None  # the web process is the one being restarted
+
+    async def topic_count(self) -> int:
+        topics = (await self.http.get(f"{self.base}/api/topics/"))["topics"]
+        return next((t["tweet_count"] for t in topics if t["slug"] == TOPIC_SLUG), -1)
+
+
+@dataclass(frozen=True)
+class Row:
+    seq: int
+    x_id: str
+    head: str  # the first characters of the text: the drill's markers are at the start
+    length: int
+
+
+class Db:
+    """Read-only checks against the drill database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as db:
+            return db.execute(sql, params).fetchall()
+
+    def topic_rows(self) -> list[Row]:
+        rows = self._query(
+            "SELECT t.id, t.x_id, left(t.text, 80), length(t.text) FROM feed_tweet t"
+            " JOIN feed_tweet_topics tt ON tt.tweet_id = t.id"
+            " JOIN feed_topic p ON p.id = tt.topic_id"
+            " WHERE p.slug = %s AND NOT t.hidden ORDER BY t.id",
+            (TOPIC_SLUG,),
+        )
+        return [Row(*row) for row in rows]
+
+    def max_seq(self) -> int:
+        return self._query("SELECT coalesce(max(id), 0) FROM feed_tweet")[0][0]
+
+    def text_counts(self, prefixes: list[str]) -> dict[str, int]:
+        """How many stored tweets start with each prefix (an X id is unique; a text should be too)."""
+        if not prefixes:
+            return {}
+        # The prefixes are the drill's own ("drill <word> <n> "): no LIKE wildcards to escape.
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as db:
+            rows = db.execute(
+                "SELECT p, (SELECT count(*) FROM feed_tweet WHERE starts_with(text, p))"
+                " FROM unnest(%s::text[]) AS p",
+                (prefixes,),
+            ).fetchall()
+        return dict(rows)
+
+    def duplicate_x_ids(self) -> int:
+        return self._query("SELECT count(*) - count(DISTINCT x_id) FROM feed_tweet")[0][0]

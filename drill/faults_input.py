@@ -1,0 +1,129 @@
+"""Bad and odd input on an open stream: each is logged with its reason (or stored, if it is a good
+tweet in an unusual shape) and the same connection carries on.
+
+Each step sends good tweets before, right after (on the same connection) and after the fault.
+"""
+
+import json
+
+from drill.runner import Drill, Result, Step
+
+# normalize() keeps at most this many characters of text: X's longest real posts.
+MAX_TEXT_CHARS = 25_000
+
+
+async def _same_connection(step: Step, accepted_before: int) -> None:
+    accepted = (await step.d.emulator.state())["accepted_count"]
+    if accepted != accepted_before:
+        step.problems.append(f"stream reconnected ({accepted - accepted_before}x); it should read on")
+
+
+async def _rejected(step: Step, before: int) -> None:
+    await step.health(lambda w: w["rejected"] > before, "rejected count did not move")
+
+
+async def _bad_line(d: Drill, name: str, token: str, line_for, reason: str) -> Result:
+    step = await d.step(name, token)
+    accepted = (await d.emulator.state())["accepted_count"]
+    rejected = (await d.web.worker())["rejected"]
+    await step.good(2)
+    bad = step.prefix()
+    await step.raw(line_for(step, bad), bad_prefix=bad)
+    await step.good(1)  # right behind the bad line, on the same connection
+    await step.good(2)
+    step.expect_worker_log(reason)
+    await _rejected(step, rejected)
+    step.after_store(lambda s: _same_connection(s, accepted))
+    return await step.finish()
+
+
+async def garbage_bytes(d: Drill) -> Result:
+    return await _bad_line(
+        d,
+        "garbage bytes",
+        "garbage",
+        lambda s, p: b"\x00\xff\xfe garbage \x80 " + p.encode(),
+        "line is not JSON",
+    )
+
+
+async def truncated_json(d: Drill) -> Result:
+    def line(step: Step, prefix: str) -> bytes:
+        return json.dumps(step.payload(prefix, "cut off here")).encode()[:-40]
+
+    return await _bad_line(d, "truncated JSON", "truncated", line, "line is not JSON")
+
+
+async def id_400_digits(d: Drill) -> Result:
+    def line(step: Step, prefix: str) -> bytes:
+        return json.dumps(step.payload(prefix, x_id="9" * 400)).encode()
+
+    return await _bad_line(d, "400-digit id", "id400", line, "not an X id")
+
+
+async def no_includes(d: Drill) -> Result:
+    step = await d.step("payload without includes", "noincludes")
+    accepted = (await d.emulator.state())["accepted_count"]
+    await step.good(2)
+    prefix = step.prefix()
+    message = step.payload(prefix)
+    del message["includes"]
+    await step.raw_json(message, good_prefix=prefix)
+    await step.good(2)
+    step.after_store(lambda s: _same_connection(s, accepted))
+    return await step.finish()
+
+
+async def operational_disconnect(d: Drill) -> Result:
+    step = await d.step("operational disconnect", "opdisconnect")
+    state = await d.emulator.state()
+    reconnects = (await d.web.worker())["reconnect_count"]
+    await step.good(2)
+    await d.emulator.operational_disconnect()
+    await step.good(1)
+    reconnected = await d.emulator.wait(
+        lambda s: s["accepted_count"] > state["accepted_count"] and s["connected"], 15
+    )
+    if reconnected is None:
+        step.problems.append("no reconnect within 15 s")
+    await step.good(2)
+    step.expect_worker_log("errors-only message: operational-disconnect")
+    await step.health(
+        lambda w: w["reconnect_count"] > reconnects and w["state"] == "connected",
+        "reconnect count did not move",
+    )
+    return await step.finish()
+
+
+def _stored_length(prefix: str):
+    async def check(step: Step) -> None:
+        rows = [r for r in step.d.db.topic_rows() if r.head.startswith(prefix)]
+        if rows and rows[0].length != MAX_TEXT_CHARS:
+            step.problems.append(f"stored text is {rows[0].length} chars, expected {MAX_TEXT_CHARS}")
+        elif rows:
+            step.notes.append(f"stored cut to {rows[0].length} chars")
+
+    return check
+
+
+async def text_100_kb(d: Drill) -> Result:
+    step = await d.step("100 KB text", "text100k")
+    accepted = (await d.emulator.state())["accepted_count"]
+    await step.good(2)
+    [big] = await step.good(1, body="x" * 100_000)
+    await step.good(2)
+    step.after_store(lambda s: _same_connection(s, accepted))
+    step.after_store(_stored_length(big))
+    return await step.finish()
+
+
+async def line_1_mb(d: Drill) -> Result:
+    step = await d.step("1 MB line", "line1mb")
+    accepted = (await d.emulator.state())["accepted_count"]
+    await step.good(2)
+    big = step.prefix()
+    await step.raw_json(step.payload(big, "y" * 1_000_000), good_prefix=big)
+    await step.good(2)
+    step.after_store(_stored_length(big))
+    step.after_store(lambda s: _same_connection(s, accepted))  # read in one piece, not by reconnecting
+    return await step.finish()

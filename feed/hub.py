@@ -58,6 +58,7 @@ class TopicHub:
         # Recovery: the newest seq delivered per topic, and catch-ups under way.
         self._seen_seq: dict[str, int] = {}
         self._catching_up: dict[str, asyncio.Task] = {}
+        self._held: dict[str, list[dict[str, Any]]] = {}
 
     # --- Topics ---------------------------------------------------------------------------
     async def topic_is_active(self, slug: str) -> bool:
@@ -153,7 +154,16 @@ class TopicHub:
             for socket in self._sockets.get(slug, ()):
                 socket.push(max(seqs), frame, None)
             return
-        items = message["items"]
+        if slug in self._held:  # a catch-up is filling a gap: it sends these in order
+            self._held[slug].append(message)
+            return
+        seen, previous = self._seen_seq.get(slug), message.get("prev_seq")
+        if seen is not None and previous is not None and previous > seen and self._sockets.get(slug):
+            self._start_catch_up(slug, held=[message])
+            return
+        self._deliver(slug, seqs, message["items"])
+
+    def _deliver(self, slug: str, seqs: list[int], items: list[str]) -> None:
         self._seen_seq[slug] = max(self._seen_seq.get(slug, 0), *seqs)
         self._remember(slug, list(zip(seqs, items, strict=True)))
         inner = ",".join(items)
@@ -164,40 +174,43 @@ class TopicHub:
 
     # --- Recovery ---------------------------------------------------------------------------
     # The channel layer delivers at most once: while Redis is away, published batches are lost to
-    # this process. The worker's heartbeat says which seq each topic has reached; a topic whose
-    # viewers are behind it is caught up from the database, once for all of them.
+    # this process. Two signs of a gap: a batch whose `prev_seq` (the topic's previous published
+    # seq) is above what this process has seen, and a heartbeat whose newest seq is. Either way
+    # the topic is caught up from the database, once for all its viewers, while its live batches
+    # are held back so everything goes out in seq order.
 
     def _check_heartbeat(self, seqs: dict[str, int]) -> None:
         for slug, newest in seqs.items():
             seen = self._seen_seq.get(slug)
-            if seen is not None and newest > seen and self._sockets.get(slug):
-                if slug not in self._catching_up:
-                    task = asyncio.create_task(self._catch_up(slug), name=f"hub-catch-up-{slug}")
-                    self._catching_up[slug] = task
+            if seen is not None and newest > seen and self._sockets.get(slug) and slug not in self._held:
+                self._start_catch_up(slug, held=[])
+
+    def _start_catch_up(self, slug: str, *, held: list[dict[str, Any]]) -> None:
+        self._held[slug] = held
+        self._catching_up[slug] = asyncio.create_task(self._catch_up(slug), name=f"hub-catch-up-{slug}")
 
     async def _catch_up(self, slug: str) -> None:
         try:
-            while True:
-                pairs = await database_sync_to_async(topic_items_after)(slug=slug, seq=self._seen_seq[slug])
-                if not pairs:
-                    return
+            while pairs := await database_sync_to_async(topic_items_after)(
+                slug=slug, seq=self._seen_seq[slug]
+            ):
                 logger.warning(
                     "hub: %s: %d tweets missed on the channel layer, sent from the database", slug, len(pairs)
                 )
-                self.dispatch(
-                    {
-                        "type": HUB_MESSAGE_TYPE,
-                        "topic": slug,
-                        "kind": "tweets",
-                        "seqs": [seq for seq, _ in pairs],
-                        "items": [item for _, item in pairs],
-                        "ids": [],
-                    }
-                )
+                self._deliver(slug, [seq for seq, _ in pairs], [item for _, item in pairs])
         except Exception:
             logger.exception("hub: catch-up of %s failed; the next heartbeat retries", slug)
         finally:
             self._catching_up.pop(slug, None)
+            held = self._held.pop(slug, [])
+        for message in held:  # no await since the last read: nothing can slip in between
+            fresh = [
+                (s, i)
+                for s, i in zip(message["seqs"], message["items"], strict=True)
+                if s > self._seen_seq[slug]
+            ]
+            if fresh:
+                self._deliver(slug, [s for s, _ in fresh], [i for _, i in fresh])
 
     # --- History ----------------------------------------------------------------------------
     # The history frame is built from the tweets last loaded from the database (`_stored`) merged

@@ -32,6 +32,7 @@ def batch_message(batch: TopicBatch) -> dict[str, Any]:
         "seqs": list(batch.seqs),
         "items": list(batch.items),
         "ids": list(batch.ids),
+        "prev_seq": batch.prev_seq,
     }
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import Max
 
 from feed.models import Topic, Tweet
 from feed.normalize import NormalizedTweet
@@ -29,6 +30,7 @@ class TopicBatch:
     seqs: tuple[int, ...]
     items: tuple[str, ...] = ()  # pre-encoded wire JSON, one per seq, for kind "tweets"
     ids: tuple[str, ...] = ()  # X ids, for kind "hide"
+    prev_seq: int | None = None  # the topic's previously published seq, so receivers see gaps
 
 
 def tweets_ingest(*, tweets: Sequence[NormalizedTweet]) -> list[TopicBatch]:
@@ -111,6 +113,12 @@ def tweets_set_hidden(*, tweets: Iterable[Tweet], hidden: bool) -> list[TopicBat
         TopicBatch(slug, "hide", tuple(r.pk for r in group), ids=tuple(r.x_id for r in group))
         for slug, group in by_topic.items()
     ]
+
+
+def topic_latest_seqs() -> dict[str, int]:
+    """The newest stored seq of each active topic: where the worker's publishing starts from."""
+    rows = Tweet.topics.through.objects.filter(topic__is_active=True).values_list("topic__slug")
+    return dict(rows.annotate(newest=Max("tweet_id")).values_list("topic__slug", "newest"))
 
 
 def _tweet_batches(rows: list[Tweet]) -> list[TopicBatch]:

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from dataclasses import replace
 
 from channels.layers import get_channel_layer
 
@@ -30,12 +31,18 @@ HEARTBEAT_EVERY_S = 1.0
 class Publisher:
     def __init__(self) -> None:
         self._buffer: deque[TopicBatch] = deque()
+        # The newest published seq per topic, sent with each batch as `prev_seq`. It starts from the
+        # newest stored seq (see `start_from`), so tweets a killed worker stored but never published
+        # show up as a gap to the web processes, which fetch them.
         self._last_seq: dict[str, int] = {}
         self._lock = asyncio.Lock()
         self.published = 0
         self.dropped = 0
         self.outage_since: float | None = None
         self.last_error = ""
+
+    def start_from(self, seqs: dict[str, int]) -> None:
+        self._last_seq = dict(seqs)
 
     @property
     def buffered(self) -> int:
@@ -55,6 +62,8 @@ class Publisher:
         async with self._lock:
             while self._buffer:
                 batch = self._buffer[0]
+                if batch.kind == "tweets":
+                    batch = replace(batch, prev_seq=self._last_seq.get(batch.topic_slug))
                 try:
                     async with asyncio.timeout(PUBLISH_TIMEOUT_S):
                         await publish_batches([batch])
@@ -64,7 +73,9 @@ class Publisher:
                 self._buffer.popleft()
                 self.published += 1
                 if batch.kind == "tweets":
-                    self._last_seq[batch.topic_slug] = max(batch.seqs)
+                    self._last_seq[batch.topic_slug] = max(
+                        self._last_seq.get(batch.topic_slug, 0), *batch.seqs
+                    )
             if self.outage_since is not None:
                 logger.warning(
                     "publisher: channel layer back after %.1f s; %d batches dropped in all",

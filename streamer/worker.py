@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 
 from feed.models import Topic
 from feed.normalize import NormalizedTweet, PayloadError, normalize
-from feed.services import tweets_ingest
+from feed.services import topic_latest_seqs, tweets_ingest
 from streamer.publisher import Publisher
 from streamer.sources import Source, TopicRule
 from streamer.status import StatusReporter
@@ -45,6 +45,7 @@ class StreamWorker:
     async def run(self) -> None:
         """Run until cancelled; on cancel (SIGTERM), store and publish everything already received."""
         logger.info("worker: starting with the %s source", self.source.name)
+        self.publisher.start_from(await database_sync_to_async(topic_latest_seqs)())
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._watch_topics(), name="worker-topics")

@@ -1,14 +1,16 @@
 """The topic WebSocket, in process, on the in-memory and the Redis pub/sub channel layers."""
 
 import json
+from dataclasses import replace
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from feed import hub
 from feed.models import Topic, Tweet
-from feed.publishing import publish_batches
+from feed.publishing import HEARTBEAT_GROUP, HEARTBEAT_MESSAGE_TYPE, publish_batches
 from feed.services import topics_deactivate, tweets_set_hidden
 from tweetsite.asgi import application
 
@@ -141,4 +143,32 @@ async def test_a_quiet_topic_still_gets_pings_so_pages_can_tell_a_dead_connectio
     communicator = await connect("python")
     await receive(communicator)
     assert await receive(communicator) == {"type": "ping"}
+    await communicator.disconnect()
+
+
+async def received_texts(communicator, count: int) -> list[str]:
+    texts: list[str] = []
+    while len(texts) < count:
+        message = await receive(communicator)
+        texts += [t["text"] for t in sorted(message["tweets"], key=lambda t: t["seq"])]
+    return texts
+
+
+async def test_a_batch_after_a_gap_makes_the_hub_send_what_it_missed_in_order(topic):
+    communicator = await connect("python")
+    await receive(communicator)
+    await database_sync_to_async(ingest)("python lost 1", "python lost 2", tags=["python"])  # never published
+    (batch,) = await database_sync_to_async(ingest)("python live", tags=["python"])
+    await publish_batches([replace(batch, prev_seq=batch.seqs[0] - 1)])
+    assert await received_texts(communicator, 3) == ["python lost 1", "python lost 2", "python live"]
+    await communicator.disconnect()
+
+
+async def test_a_heartbeat_ahead_of_the_hub_makes_it_send_what_it_missed(topic):
+    communicator = await connect("python")
+    await receive(communicator)
+    (batch,) = await database_sync_to_async(ingest)("python lost", tags=["python"])  # never published
+    heartbeat = {"type": HEARTBEAT_MESSAGE_TYPE, "seqs": {"python": batch.seqs[0]}}
+    await get_channel_layer().group_send(HEARTBEAT_GROUP, heartbeat)
+    assert await received_texts(communicator, 1) == ["python lost"]
     await communicator.disconnect()

@@ -66,8 +66,10 @@ def test_tweets_published_while_redis_is_down_still_reach_an_open_page(stack, x_
             wait_until, lambda: Tweet.objects.count() == 4, 10
         )  # stored regardless
         await asyncio.to_thread(restartable_redis.start)
-        await asyncio.to_thread(emit, x_emulator, "python 5")
-        await asyncio.to_thread(wait_until, lambda: len(set(viewer.seqs)) == 5, 15)
+        for n in range(5, 11):  # keep tweeting while the web process re-subscribes, as at an event
+            await asyncio.to_thread(emit, x_emulator, f"python {n}")
+            await asyncio.sleep(0.3)
+        await asyncio.to_thread(wait_until, lambda: len(set(viewer.seqs)) == 10, 15)
         done.set()
         await watching
 

@@ -20,7 +20,7 @@ class TopicAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     actions = ["activate", "deactivate"]
 
-    @admin.action(description="Activate selected topics")
+    @admin.action(description="Activate selected topics", permissions=["change"])
     def activate(self, request: HttpRequest, queryset: QuerySet[Topic]) -> None:
         problems = topics_activate(
             topics=list(queryset),
@@ -31,16 +31,31 @@ class TopicAdmin(admin.ModelAdmin):
             self.message_user(request, f"Not activated: {problem}", messages.ERROR)
         self.message_user(request, "Active topics reach the worker within seconds.")
 
-    @admin.action(description="Deactivate selected topics")
+    @admin.action(description="Deactivate selected topics", permissions=["change"])
     def deactivate(self, request: HttpRequest, queryset: QuerySet[Topic]) -> None:
         batches = topics_deactivate(topics=list(queryset))
         _announce(request, self, batches)
         self.message_user(request, f"{len(batches)} topic(s) deactivated; their open pages were closed.")
 
+    def get_readonly_fields(self, request, obj=None):
+        # Open pages and the worker's rule tag follow the slug: it is fixed once the topic exists.
+        return ["slug"] if obj is not None else []
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return {} if obj is not None else self.prepopulated_fields
+
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
         if change and "is_active" in form.changed_data and not obj.is_active:
             _announce(request, self, topics_deactivate(topics=[obj]))
+
+    def delete_model(self, request, obj) -> None:
+        _announce(request, self, topics_deactivate(topics=[obj]))
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        _announce(request, self, topics_deactivate(topics=list(queryset)))
+        super().delete_queryset(request, queryset)
 
 
 @admin.register(Tweet)
@@ -59,11 +74,14 @@ class TweetAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tweets come from the stream only
 
-    @admin.action(description="Hide selected tweets from every page")
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # moderation hides, so open pages are told; ingest would not store it again
+
+    @admin.action(description="Hide selected tweets from every page", permissions=["change"])
     def hide(self, request: HttpRequest, queryset: QuerySet[Tweet]) -> None:
         self._set_hidden(request, queryset, hidden=True)
 
-    @admin.action(description="Show selected tweets again")
+    @admin.action(description="Show selected tweets again", permissions=["change"])
     def unhide(self, request: HttpRequest, queryset: QuerySet[Tweet]) -> None:
         self._set_hidden(request, queryset, hidden=False)
 

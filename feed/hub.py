@@ -23,7 +23,7 @@ from channels.layers import get_channel_layer
 
 from feed.publishing import HEARTBEAT_GROUP, HEARTBEAT_MESSAGE_TYPE, HUB_MESSAGE_TYPE, group_name
 from feed.selectors import HISTORY_LIMIT, topic_get_active, topic_history_items, topic_items_after
-from feed.viewer import ViewerSocket, tweets_frame
+from feed.viewer import CLOSE_TOO_SLOW, ViewerSocket, tweets_frame
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ READ_RETRY_MAX_S = 5.0
 PING_EVERY_S = 25.0
 PING_FRAME = '{"type":"ping"}'
 CLOSE_UNKNOWN_TOPIC = 4404
+MAX_SLUG_LENGTH = 80  # Topic.slug's max_length
 # A topic switched off in the admin stops taking new viewers within this many seconds.
 TOPIC_CACHE_S = 2.0
 
@@ -67,8 +68,11 @@ class TopicHub:
         cached = self._topic_active.get(slug)
         if cached is not None and cached[1] > now:
             return cached[0]
+        if len(slug) > MAX_SLUG_LENGTH:
+            return False
         active = await database_sync_to_async(topic_get_active)(slug=slug) is not None
-        self._topic_active[slug] = (active, now + TOPIC_CACHE_S)
+        if active:  # only real topics are cached: made-up slugs must not grow this dict
+            self._topic_active[slug] = (active, now + TOPIC_CACHE_S)
         return active
 
     # --- Viewers ----------------------------------------------------------------------------
@@ -79,8 +83,12 @@ class TopicHub:
         already covered by the snapshot are dropped by the socket (see ViewerSocket.start).
         """
         self._sockets.setdefault(slug, set()).add(socket)
-        await self._subscribe(slug)
-        frame, seq = await self._history_frame(slug)
+        try:
+            await self._subscribe(slug)
+            frame, seq = await self._history_frame(slug)
+        except BaseException:
+            self.detach(slug, socket)  # the consumer's disconnect never runs after a failed connect
+            raise
         socket.start(frame, seq)
 
     def detach(self, slug: str, socket: ViewerSocket) -> None:
@@ -97,13 +105,19 @@ class TopicHub:
         subscribed = self._subscribed.get(slug)
         if subscribed is None:
             subscribed = self._subscribed[slug] = asyncio.ensure_future(self._group_add(slug))
-        await asyncio.shield(subscribed)
+        try:
+            await asyncio.shield(subscribed)
+        except Exception:
+            if self._subscribed.get(slug) is subscribed:
+                del self._subscribed[slug]  # Redis was away: the next viewer tries again
+            raise
 
     async def _group_add(self, slug: str) -> None:
         if self._channel is None:
-            self._channel = await self._layer.new_channel(prefix="hub")
+            channel = await self._layer.new_channel(prefix="hub")
+            await self._layer.group_add(HEARTBEAT_GROUP, channel)
+            self._channel = channel
             self._reader = asyncio.create_task(self._read_forever(), name="feed-hub-reader")
-            await self._layer.group_add(HEARTBEAT_GROUP, self._channel)
             self._pinger = asyncio.create_task(self._ping_forever(), name="feed-hub-pinger")
         await self._layer.group_add(group_name(slug), self._channel)
 
@@ -148,20 +162,23 @@ class TopicHub:
             for socket in self._sockets.get(slug, ()):
                 socket.close(CLOSE_UNKNOWN_TOPIC, "this topic was switched off")
             return
-        if message["kind"] == "hide":
-            self._forget(slug, set(seqs))
-            frame = '{"type":"hide","ids":' + _json_list(message["ids"]) + "}"
-            for socket in self._sockets.get(slug, ()):
-                socket.push(max(seqs), frame, None)
-            return
-        if slug in self._held:  # a catch-up is filling a gap: it sends these in order
+        if slug in self._held:  # a catch-up is filling a gap: it replays these in order
             self._held[slug].append(message)
             return
+        if message["kind"] == "hide":
+            self._hide(slug, seqs, message["ids"])
+            return
         seen, previous = self._seen_seq.get(slug), message.get("prev_seq")
-        if seen is not None and previous is not None and previous > seen and self._sockets.get(slug):
-            self._start_catch_up(slug, held=[message])
+        if seen is not None and previous is not None and previous > seen:
+            self._gap(slug, held=[message])
             return
         self._deliver(slug, seqs, message["items"])
+
+    def _hide(self, slug: str, seqs: list[int], ids: list[str]) -> None:
+        self._forget(slug, set(seqs))
+        frame = '{"type":"hide","ids":' + _json_list(ids) + "}"
+        for socket in self._sockets.get(slug, ()):
+            socket.push(max(seqs), frame, None)
 
     def _deliver(self, slug: str, seqs: list[int], items: list[str]) -> None:
         self._seen_seq[slug] = max(self._seen_seq.get(slug, 0), *seqs)
@@ -182,14 +199,22 @@ class TopicHub:
     def _check_heartbeat(self, seqs: dict[str, int]) -> None:
         for slug, newest in seqs.items():
             seen = self._seen_seq.get(slug)
-            if seen is not None and newest > seen and self._sockets.get(slug) and slug not in self._held:
-                self._start_catch_up(slug, held=[])
+            if seen is not None and newest > seen and slug not in self._held:
+                self._gap(slug, held=[], target=newest)
 
-    def _start_catch_up(self, slug: str, *, held: list[dict[str, Any]]) -> None:
+    def _gap(self, slug: str, *, held: list[dict[str, Any]], target: int = 0) -> None:
+        if not self._sockets.get(slug):
+            # Nobody to send the missed tweets to: forget what is cached, so the next viewer's
+            # history comes from the database, gap included.
+            self._invalidate(slug)
+            for message in held:
+                self.dispatch(message)
+            return
         self._held[slug] = held
-        self._catching_up[slug] = asyncio.create_task(self._catch_up(slug), name=f"hub-catch-up-{slug}")
+        task = asyncio.create_task(self._catch_up(slug, target), name=f"hub-catch-up-{slug}")
+        self._catching_up[slug] = task
 
-    async def _catch_up(self, slug: str) -> None:
+    async def _catch_up(self, slug: str, target: int) -> None:
         try:
             while pairs := await database_sync_to_async(topic_items_after)(
                 slug=slug, seq=self._seen_seq[slug]
@@ -199,18 +224,34 @@ class TopicHub:
                 )
                 self._deliver(slug, [seq for seq, _ in pairs], [item for _, item in pairs])
         except Exception:
-            logger.exception("hub: catch-up of %s failed; the next heartbeat retries", slug)
-        finally:
+            logger.exception("hub: catch-up of %s failed; its pages reconnect and catch up themselves", slug)
             self._catching_up.pop(slug, None)
-            held = self._held.pop(slug, [])
-        for message in held:  # no await since the last read: nothing can slip in between
-            fresh = [
-                (s, i)
-                for s, i in zip(message["seqs"], message["items"], strict=True)
-                if s > self._seen_seq[slug]
-            ]
-            if fresh:
-                self._deliver(slug, [s for s, _ in fresh], [i for _, i in fresh])
+            self._held.pop(slug, None)
+            self._invalidate(slug)
+            for socket in self._sockets.get(slug, ()):
+                socket.close(CLOSE_TOO_SLOW, "the server lost its place in the stream; catching up")
+            return
+        self._catching_up.pop(slug, None)
+        # Hidden tweets count in the worker's heartbeat but are never sent: don't chase them.
+        self._seen_seq[slug] = max(self._seen_seq[slug], target)
+        for message in self._held.pop(slug, []):  # no await since the last read: all in order
+            self._replay(slug, message)
+
+    def _replay(self, slug: str, message: dict[str, Any]) -> None:
+        if message["kind"] != "tweets" or message.get("prev_seq") is None:
+            self.dispatch(message)  # hides, closes and moderators' unhides go out as they are
+            return
+        fresh = [
+            (s, i) for s, i in zip(message["seqs"], message["items"], strict=True) if s > self._seen_seq[slug]
+        ]
+        if fresh:
+            self._deliver(slug, [s for s, _ in fresh], [i for _, i in fresh])
+
+    def _invalidate(self, slug: str) -> None:
+        self._stored.pop(slug, None)
+        self._history.pop(slug, None)
+        self._seen_seq.pop(slug, None)
+        self._generation[slug] = self._generation.get(slug, 0) + 1
 
     # --- History ----------------------------------------------------------------------------
     # The history frame is built from the tweets last loaded from the database (`_stored`) merged
@@ -243,10 +284,9 @@ class TopicHub:
                     del self._history_loads[slug]
             if self._generation.get(slug, 0) == generation:
                 self._stored[slug] = items  # else a hide raced the load: load again
-                if items:
-                    self._seen_seq[slug] = max(self._seen_seq.get(slug, 0), items[0][0])
-                else:
-                    self._seen_seq.setdefault(slug, 0)
+                # Only a first load sets it: raising it later could hide a gap from the viewers
+                # already attached.
+                self._seen_seq.setdefault(slug, items[0][0] if items else 0)
         cached = self._history.get(slug)
         if cached is None:
             merged = dict(stored)

@@ -4,6 +4,7 @@ One message per topic batch goes to the topic's group. Web processes receive it 
 (feed/hub.py), which turns it into one frame and writes the same bytes to every local socket.
 """
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -43,5 +44,13 @@ async def publish_batches(batches: Iterable[TopicBatch]) -> None:
         await layer.group_send(group_name(batch.topic_slug), batch_message(batch))
 
 
+# The admin waits this long for Redis before telling the moderator that pages were not told.
+SYNC_PUBLISH_TIMEOUT_S = 3.0
+
+
 def publish_batches_sync(batches: Iterable[TopicBatch]) -> None:
-    async_to_sync(publish_batches)(list(batches))
+    async def publish(batches: list[TopicBatch]) -> None:
+        async with asyncio.timeout(SYNC_PUBLISH_TIMEOUT_S):
+            await publish_batches(batches)
+
+    async_to_sync(publish)(list(batches))

@@ -52,8 +52,12 @@ class Publisher:
         """Queue `batches` behind anything still buffered, then try to send all; never raises."""
         for batch in batches:
             if len(self._buffer) >= MAX_BUFFERED_BATCHES:
-                self._buffer.popleft()
+                lost = self._buffer.popleft()
                 self.dropped += 1
+                if lost.kind == "tweets":
+                    # Count it as published: the next batch's prev_seq then shows web processes
+                    # the gap, and they fetch the dropped tweets from the database.
+                    self._last_seq[lost.topic_slug] = max(self._last_seq.get(lost.topic_slug, 0), *lost.seqs)
             self._buffer.append(batch)
         await self.flush()
 

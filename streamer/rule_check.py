@@ -2,6 +2,7 @@
 
 import asyncio
 
+import aiohttp
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from tweepy import StreamRule, TweepyException
@@ -30,7 +31,7 @@ async def _dry_run(query: str) -> str | None:
             response = await asyncio.wait_for(
                 client.add_rules(StreamRule(value=query, tag="dry-run"), dry_run="true"), DRY_RUN_TIMEOUT_S
             )
-    except (TweepyException, OSError, TimeoutError) as error:
+    except (TweepyException, aiohttp.ClientError, OSError, TimeoutError, ValueError) as error:
         raise RuleCheckUnavailable(str(error) or type(error).__name__) from error
     for error in response.errors or []:
         if error.get("title") == "DuplicateRule":

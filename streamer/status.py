@@ -43,6 +43,9 @@ class StatusReporter:
         self.fields.state, self.fields.detail = state, detail[:300]
         self._changed.set()
 
+    def on_store_error(self, error: Exception) -> None:
+        self.fields.last_error, self.fields.last_error_at = f"database: {error!r}"[:300], timezone.now()
+
     def on_tweet(self) -> None:
         self.fields.last_tweet_at = timezone.now()
 

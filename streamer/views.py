@@ -1,5 +1,6 @@
 """The health endpoint: is this web process up, and how is the worker doing?"""
 
+from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
@@ -17,7 +18,10 @@ def health(request: HttpRequest) -> JsonResponse:
 
     Load balancers check the HTTP status; dashboards and alerts read `status` and `worker`.
     """
-    worker = worker_status_get()
+    try:
+        worker = worker_status_get()
+    except DatabaseError as error:
+        return JsonResponse({"status": "degraded", "worker": {"error": f"database: {error}"[:300]}})
     streaming = worker.is_alive and worker.state in ("connected", "streaming")
     body = {
         "status": "ok" if streaming else "degraded",

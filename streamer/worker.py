@@ -25,8 +25,8 @@ logger = logging.getLogger(__name__)
 TOPIC_POLL_S = 2.0
 # Tweets stored per transaction; bursts share a transaction and a frame, a lone tweet waits for none.
 BATCH_MAX = 200
-# A database hiccup (failover, a lock timeout) gets about 15 s of retries before a batch is given up.
-STORE_RETRY_DELAYS_S = (0.5, 1, 2, 4, 8)
+# A database outage is retried for as long as it lasts, backing off up to this; tweets wait in memory.
+STORE_RETRY_MAX_S = 30.0
 
 
 class StreamWorker:
@@ -113,17 +113,16 @@ class StreamWorker:
             self._in_flight = None
 
     async def _store(self, batch: list[NormalizedTweet]) -> None:
-        for attempt, delay in enumerate(STORE_RETRY_DELAYS_S, start=1):
+        delay = 0.5
+        while True:
             try:
                 topic_batches = await database_sync_to_async(tweets_ingest)(tweets=batch)
                 break
-            except Exception:
-                logger.exception("worker: storing %d tweets failed (attempt %d)", len(batch), attempt)
+            except Exception as error:
+                self.status.on_store_error(error)
+                logger.exception("worker: storing %d tweets failed; retrying in %.1f s", len(batch), delay)
                 await asyncio.sleep(delay)
-        else:
-            self.rejected += len(batch)
-            logger.error("worker: gave up storing %d tweets: %s", len(batch), [t.x_id for t in batch])
-            return
+                delay = min(delay * 2, STORE_RETRY_MAX_S)
         self.stored += len({seq for b in topic_batches for seq in b.seqs})
         await self.publisher.publish(topic_batches)
 

@@ -177,7 +177,7 @@ def static_root(tmp_path_factory) -> Path:
     env = dict(
         os.environ,
         DJANGO_SETTINGS_MODULE="tweetsite.settings",
-        DJANGO_SECRET_KEY="collectstatic",
+        DJANGO_SECRET_KEY="collectstatic-only-secret-key-not-for-production",
         DJANGO_STATIC_ROOT=str(root),
     )
     env.pop("REDIS_URL", None)

@@ -1,6 +1,7 @@
 """Admin: topics with rule validation, tweet moderation that reaches open pages."""
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from feed.models import Topic, Tweet
@@ -121,3 +122,23 @@ def test_activate_action_keeps_within_the_rule_limit_and_skips_invalid_rules(adm
     assert set(Topic.objects.filter(is_active=True).values_list("slug", flat=True)) == {"on", "first"}
     shown = " ".join(str(m) for m in response.context["messages"])
     assert "Broken" in shown and "X_MAX_RULES" in shown
+
+
+def test_staff_who_may_only_view_cannot_moderate(client, django_user_model):
+    Topic.objects.create(name="Python", slug="python", query="python")
+    ingest("python spam", tags=["python"])
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename__in=["view_tweet", "view_topic"]))
+    client.force_login(viewer)
+    tweet = Tweet.objects.get()
+    client.post(reverse("admin:feed_tweet_changelist"), {"action": "hide", "_selected_action": [tweet.pk]})
+    tweet.refresh_from_db()
+    assert not tweet.hidden
+
+
+def test_a_topics_slug_is_fixed_once_it_exists(admin_client):
+    topic = Topic.objects.create(name="Python", slug="python", query="python")
+    url = reverse("admin:feed_topic_change", args=[topic.pk])
+    admin_client.post(url, {"name": "Python", "slug": "renamed", "query": "python", "is_active": "on"})
+    topic.refresh_from_db()
+    assert topic.slug == "python"

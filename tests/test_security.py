@@ -152,3 +152,9 @@ def test_rendered_tweets_only_ever_contain_safe_links(text, hashtags, mentions, 
         assert tag == "a"
         assert set(attrs) <= SAFE_LINK_ATTRS
         assert attrs["href"].lower().startswith(("https://", "http://"))
+
+
+def test_production_refuses_a_placeholder_secret_key():
+    result = manage("check", env=dict(PRODUCTION_ENV, DJANGO_SECRET_KEY="change-me-to-a-long-random-string"))
+    assert result.returncode != 0
+    assert "placeholder" in result.stderr

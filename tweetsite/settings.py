@@ -22,6 +22,8 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=1 for development).")
     SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"  # noqa: S105
+elif not DEBUG and (len(SECRET_KEY) < 32 or SECRET_KEY.startswith("change-me")):
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY is a placeholder or shorter than 32 characters.")
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
@@ -90,7 +92,13 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # One process; group memberships must outlive the default day, as the hub subscribes once.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"group_expiry": 10 * 365 * 86400, "capacity": 1000},
+        }
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -92,8 +92,11 @@ class XSource:
             client.session = session
             current = (await client.get_rules()).data or []
             wanted = {topic.slug: topic.query for topic in topics}
-            kept = {rule.tag for rule in current if wanted.get(rule.tag) == rule.value}
-            stale = [rule.id for rule in current if rule.tag not in kept]
+            kept: dict[str, str] = {}  # tag -> the one rule id kept for it; any other is stale
+            for rule in current:
+                if wanted.get(rule.tag) == rule.value and rule.tag not in kept:
+                    kept[rule.tag] = rule.id
+            stale = [rule.id for rule in current if rule.id not in kept.values()]
             missing = [StreamRule(value=q, tag=slug) for slug, q in wanted.items() if slug not in kept]
             if stale:
                 await client.delete_rules(stale)

@@ -37,8 +37,9 @@ def tweets_ingest(*, tweets: Sequence[NormalizedTweet]) -> list[TopicBatch]:
     """Store tweets idempotently and return one batch per topic for what was newly stored.
 
     Idempotent on the X id (unique constraint plus insert-or-ignore) because the same tweet can
-    arrive twice: X may redeliver around a reconnect, and a worker restarted mid-batch sees it again. A tweet seen
-    before is not stored, linked or announced again. Tweets that match no known topic are dropped.
+    arrive twice: X may redeliver around a reconnect, and a worker restarted mid-batch sees it
+    again. A tweet seen before is not stored, linked or announced again. Tweets that match no known
+    topic are dropped.
     """
     by_id = {t.x_id: t for t in tweets}
     if not by_id:

@@ -77,7 +77,7 @@ def row(r: dict) -> list[str]:
         _fmt(r.get("cpu_x_ref"), ".2f"),
         _fmt(r.get("rss_per_conn_kb")),
         _fmt(r.get("history_s"), ".2f"),
-        _fmt(r.get("foreign_cpu_pct"), ".0f"),
+        _fmt(r.get("foreign_cpu_pct", (r.get("connect_phase") or {}).get("foreign_cpu_pct")), ".0f"),
         verdict(r),
     ]
 

@@ -46,7 +46,7 @@ def plan(quick: bool) -> dict[str, list[Run]]:
         "1": [Run("1", "uvicorn", (n1,), r1, d1), Run("1", "reference", (n1,), r1, d1)],
         "2": [Run("2", "uvicorn", (n2,), r2, d2), Run("2", "reference", (n2,), r2, d2)],
         "3": [Run("3", "uvicorn", (idle,))],
-        "4": [Run("4", "uvicorn", (storm,), batch=storm, probes=0)],
+        "4": [Run("4", "uvicorn", (storm,), batch=storm, probes=0, warm=False)],
         "6": [Run("1", "daphne", (n1,), r1, d1), Run("2", "daphne", (n2,), r2, d2)],
         # uvicorn's WebSocket implementations and loops on one load ("uvicorn" = the Procfile's).
         "ws": [

@@ -8,7 +8,8 @@ without reconnecting from zero at every point (connects are what cost the time h
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 from bench.pipeline import PublishListener
 from bench.procs import External, Proc, machine_busy
@@ -28,7 +29,9 @@ class Run:
     duration: float = 0.0  # of each step's tweet run
     batch: int = 200  # connects in flight at once; >= the step's clients is the storm
     probes: int = 5
-    notes: dict = field(default_factory=dict)
+    # One connect before the RSS baseline (imports, database, hub, Redis subscription). The storm
+    # runs cold instead, as after a deploy: every page reconnects to a process that has served none.
+    warm: bool = True
 
     @property
     def count(self) -> int:
@@ -41,7 +44,7 @@ class Run:
 
 
 def describe(run: Run, clients: int) -> dict:
-    fields = {k: v for k, v in asdict(run).items() if k not in ("steps", "notes")}
+    fields = {k: v for k, v in asdict(run).items() if k != "steps"}
     return {**fields, "clients": clients, "label": run.label(clients), "count": run.count}
 
 
@@ -62,7 +65,7 @@ def execute(stack: Stack, run: Run, profiler=None, on_result=None) -> list[dict]
     if why_not:
         return [{**describe(run, n), "skipped": why_not} for n in run.steps]
     results: list[dict] = []
-    server, port = stack.start_server(run.server)
+    server, port = stack.start_server(run.server, warm=run.warm)
     loadgens: list[Proc] = []
     try:
         rss_base = server.rss()
@@ -71,6 +74,7 @@ def execute(stack: Stack, run: Run, profiler=None, on_result=None) -> list[dict]
         for clients in run.steps:
             started = time.monotonic()
             new: list[Proc] = []
+            meter = Meter(lambda: _watched(stack, server, loadgens + new))  # noqa: B023 (read below)
             if run.rate and not loadgens:  # probes get a process of their own, so cheap clients'
                 new.append(_loadgen(stack, f"probes-{run.server}", url, 0, run.probes, run.batch, 0))
                 have = run.probes  # work doesn't delay them
@@ -80,6 +84,7 @@ def execute(stack: Stack, run: Run, profiler=None, on_result=None) -> list[dict]
             readies = [lg.expect("ready", _connect_timeout(clients)) for lg in new]
             if any(r is None for r in readies):
                 raise RuntimeError(f"a load generator did not get ready; see {stack.logs}")
+            connecting = meter.read()
             loadgens += new
             have = clients
             time.sleep(SETTLE_S)
@@ -89,6 +94,7 @@ def execute(stack: Stack, run: Run, profiler=None, on_result=None) -> list[dict]
                 lg.send("report")
             reports = [lg.expect("report", 30) or {} for lg in loadgens]
             result = {**describe(run, clients), **measured, **_merge(reports, readies)}
+            result["connect_phase"] = connecting
             connected = result["connected"]
             result.update(
                 rss_base_mb=rss_base / 2**20,
@@ -117,44 +123,67 @@ def execute(stack: Stack, run: Run, profiler=None, on_result=None) -> list[dict]
     return results
 
 
-def _measure(stack: Stack, run: Run, server: Proc, port: int, loadgens: list[Proc], profiler) -> dict:
-    """The window: from just before the first tweet until every probe has the last (or drain)."""
-    reference_url = f"http://127.0.0.1:{port}" if run.server == "reference" else None
+class Meter:
+    """CPU of our processes over a window, and of the whole machine: the difference is what other
+    people's work (test suites, browsers) took from the same 2 cores, which says how far a row's
+    latency is to be trusted. `watch()` names the processes at read time, so ones started during
+    the window count from zero."""
+
+    def __init__(self, watch: Callable[[], dict[str, list]]) -> None:
+        self.watch = watch
+        self.cpu0 = {p.ps.pid: p.cpu_s() for group in watch().values() for p in group}
+        self.busy0, self.total0 = machine_busy()
+        self.t0 = time.monotonic()
+
+    def read(self) -> dict:
+        elapsed = time.monotonic() - self.t0
+        cpu = {
+            name: sum(p.cpu_s() - self.cpu0.get(p.ps.pid, 0.0) for p in group)
+            for name, group in self.watch().items()
+        }
+        busy, total = machine_busy()
+        busy, total = busy - self.busy0, total - self.total0
+        foreign = busy - sum(cpu.values())
+        return {
+            "window_s": elapsed,
+            **{f"{name}_cpu_s": v for name, v in cpu.items()},
+            "server_cpu_pct": 100 * cpu["server"] / elapsed,
+            "machine_busy_pct": 100 * busy / total if total > 0 else None,
+            "foreign_cpu_pct": max(0.0, 100 * foreign / elapsed),  # % of one core
+            "load_avg_1m": os.getloadavg()[0],
+        }
+
+
+def _watched(stack: Stack, server: Proc, loadgens: list[Proc]) -> dict[str, list]:
     watched = {"server": [server], "loadgen": loadgens, "bench": [External.me()]}
-    if not reference_url:
+    if server.name != "reference":  # the reference needs none of the Django stack
         postgres = External.postgres()
         watched.update(worker=[stack.worker], redis=[stack.redis], postgres=[postgres] if postgres else [])
         watched.update(emulator=[stack.emulator])
+    return watched
+
+
+def _measure(stack: Stack, run: Run, server: Proc, port: int, loadgens: list[Proc], profiler) -> dict:
+    """The window: from just before the first tweet until every probe has the last (or drain)."""
+    reference_url = f"http://127.0.0.1:{port}" if run.server == "reference" else None
     listener = None if reference_url else PublishListener(stack.env["REDIS_URL"], SLUG)
     try:
-        cpu0 = {k: sum(p.cpu_s() for p in v) for k, v in watched.items()}
-        busy0, total0 = machine_busy()
-        t0 = time.monotonic()
+        meter = Meter(lambda: _watched(stack, server, loadgens))
         for lg in loadgens:
             lg.send(f"start {run.count}")
         spy = profiler(server, run.duration + 1) if profiler else None
         stack.emit(rate=run.rate, count=run.count, reference_url=reference_url)
         emitted = stack.wait_emitted(run.count, run.duration + 30, reference_url)
         complete = loadgens[0].expect("complete", DRAIN_S) is not None
-        elapsed = time.monotonic() - t0
-        cpu = {k: sum(p.cpu_s() for p in v) - cpu0[k] for k, v in watched.items()}
-        busy1, total1 = machine_busy()
+        measured = meter.read()
         published = listener.finish(run.count) if listener else {}
     finally:
         if listener:
             listener.close()  # again, harmlessly, on the way out of an error or Ctrl-C
-    # Other people's work on this machine (test suites, browsers) competes for the same 2 cores:
-    # what the machine spent beyond our processes says how far these numbers are to be trusted.
-    foreign = (busy1 - busy0) - sum(cpu.values())
     return {
         "emitted_all": emitted,
         "probes_complete": complete,
-        "window_s": elapsed,
-        **{f"{k}_cpu_s": v for k, v in cpu.items()},
-        "server_cpu_pct": 100 * cpu["server"] / elapsed,
-        "machine_busy_pct": 100 * (busy1 - busy0) / (total1 - total0) if total1 > total0 else None,
-        "foreign_cpu_pct": max(0.0, 100 * foreign / elapsed),  # % of one core
-        "load_avg_1m": os.getloadavg()[0],
+        **measured,
         "published_ms": published,  # emit → worker's PUBLISH: the part that is not fan-out
         "profile": spy.finish() if spy else None,
     }

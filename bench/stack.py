@@ -160,12 +160,12 @@ class Stack:
         return False
 
     # --- Web servers ----------------------------------------------------------------------
-    def start_server(self, name: str) -> tuple[Proc, int]:
+    def start_server(self, name: str, *, warm: bool = True) -> tuple[Proc, int]:
         port = free_port()
-        env = self.env if name != "reference" else dict(self.env, PYTHONUNBUFFERED="1")
-        proc = Proc(name, SERVERS[name](port), env, self.log(name))
+        proc = Proc(name, SERVERS[name](port), self.env, self.log(name))
         wait_for_port(port, timeout=60, proc=proc)
-        self._warm_up(port)
+        if warm:
+            self._warm_up(port)
         return proc, port
 
     def _warm_up(self, port: int, timeout: float = 30.0) -> None:

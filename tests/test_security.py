@@ -1,10 +1,12 @@
 """Nobody let in: production settings, CSP, CSRF, origins, client frames, connection limits."""
 
+import asyncio
 import subprocess
 import sys
 from html.parser import HTMLParser
 
 import pytest
+import websockets
 from channels.testing import WebsocketCommunicator
 from django.urls import reverse
 from hypothesis import given
@@ -158,3 +160,18 @@ def test_production_refuses_a_placeholder_secret_key():
     result = manage("check", env=dict(PRODUCTION_ENV, DJANGO_SECRET_KEY="change-me-to-a-long-random-string"))
     assert result.returncode != 0
     assert "placeholder" in result.stderr
+
+
+def test_the_production_server_refuses_an_oversized_frame_unread(transactional_db, start_server):
+    Topic.objects.create(name="Python", slug="python", query="python")
+    server = start_server("uvicorn")
+
+    async def send_a_megabyte() -> int:
+        async with websockets.connect(f"{server.ws_url}/ws/topics/python/", origin=server.url) as socket:
+            await socket.recv()  # history
+            await socket.send("x" * 1_000_000)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(socket.recv(), 5)
+            return closed.value.rcvd.code
+
+    assert asyncio.run(send_a_megabyte()) == 1009  # "message too big", before any app code runs

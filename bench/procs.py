@@ -21,6 +21,11 @@ import psutil
 
 PR_SET_PDEATHSIG = 1
 STOP_TIMEOUT_S = 8.0
+# Where the project's processes run from: this working tree, or an exported commit (bench.run
+# --commit). The bench's own processes (load generators, reference) always run from BENCH_ROOT, so
+# they speak the same protocol as the bench.run driving them.
+BENCH_ROOT = Path(__file__).resolve().parent.parent
+CODE_ROOT = BENCH_ROOT
 
 
 def _die_with_parent() -> None:
@@ -64,13 +69,15 @@ class Proc:
 
     registry: list["Proc"] = []
 
-    def __init__(self, name: str, args: list[str], env: dict, log: Path, *, lines: bool = False) -> None:
+    def __init__(
+        self, name: str, args: list[str], env: dict, log: Path, *, lines: bool = False, bench: bool = False
+    ) -> None:
         self.name, self.args, self.log = name, args, log
         self._out = log.open("ab")
         self.lines: queue.Queue[str] = queue.Queue()
         self.popen = subprocess.Popen(
             args,
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=BENCH_ROOT if bench else CODE_ROOT,
             env=env,
             stdin=subprocess.PIPE if lines else subprocess.DEVNULL,
             stdout=subprocess.PIPE if lines else self._out,

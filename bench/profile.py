@@ -14,6 +14,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from bench import procs
 from bench.procs import Proc
 
 TOP = 20
@@ -73,7 +74,7 @@ def _name(frame: str) -> str:
             path = path.split(marker, 1)[1]
             break
     else:
-        path = path.rsplit("/work/main/", 1)[-1]
+        path = path.removeprefix(f"{procs.CODE_ROOT}/")
     return f"{match['func']} ({path})"
 
 

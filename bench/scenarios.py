@@ -51,7 +51,7 @@ def describe(run: Run, clients: int) -> dict:
 def _loadgen(stack: Stack, name: str, url: str, clients: int, probes: int, batch: int, first: int) -> Proc:
     args = [PY, "-m", "bench.loadgen", "--url", url, "--clients", str(clients), "--probes", str(probes)]
     args += ["--batch", str(batch), "--first", str(first)]
-    return Proc(name, args, stack.env, stack.log(name), lines=True)
+    return Proc(name, args, stack.env, stack.log(name), lines=True, bench=True)
 
 
 def _connect_timeout(clients: int) -> float:

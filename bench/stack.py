@@ -11,7 +11,6 @@ from websockets.sync.client import connect as ws_connect
 
 from bench.procs import Proc, free_port, http_json, wait_for_port
 
-ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 DB_NAME = "tweetsite_bench"
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -162,7 +161,7 @@ class Stack:
     # --- Web servers ----------------------------------------------------------------------
     def start_server(self, name: str, *, warm: bool = True) -> tuple[Proc, int]:
         port = free_port()
-        proc = Proc(name, SERVERS[name](port), self.env, self.log(name))
+        proc = Proc(name, SERVERS[name](port), self.env, self.log(name), bench=name == "reference")
         wait_for_port(port, timeout=60, proc=proc)
         if warm:
             self._warm_up(port)

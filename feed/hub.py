@@ -23,7 +23,7 @@ from channels.layers import get_channel_layer
 
 from feed.publishing import HEARTBEAT_GROUP, HEARTBEAT_MESSAGE_TYPE, HUB_MESSAGE_TYPE, group_name
 from feed.selectors import HISTORY_LIMIT, topic_get_active, topic_history_items, topic_items_after
-from feed.viewer import CLOSE_TOO_SLOW, ViewerSocket, fan_out, tweets_frame
+from feed.viewer import CLOSE_TOO_SLOW, ViewerSocket, tweets_frame
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +144,8 @@ class TopicHub:
         while True:
             await asyncio.sleep(PING_EVERY_S)
             for sockets in self._sockets.values():
-                fan_out(sockets, 0, PING_FRAME, None)
+                for socket in sockets:
+                    socket.push(0, PING_FRAME, None)
 
     def dispatch(self, message: dict[str, Any]) -> None:
         """Deliver one published batch to this process's viewers of its topic."""
@@ -176,13 +177,17 @@ class TopicHub:
     def _hide(self, slug: str, seqs: list[int], ids: list[str]) -> None:
         self._forget(slug, set(seqs))
         frame = '{"type":"hide","ids":' + _json_list(ids) + "}"
-        fan_out(self._sockets.get(slug, ()), max(seqs), frame, None)
+        for socket in self._sockets.get(slug, ()):
+            socket.push(max(seqs), frame, None)
 
     def _deliver(self, slug: str, seqs: list[int], items: list[str]) -> None:
         self._seen_seq[slug] = max(self._seen_seq.get(slug, 0), *seqs)
         self._remember(slug, list(zip(seqs, items, strict=True)))
         inner = ",".join(items)
-        fan_out(self._sockets.get(slug, ()), max(seqs), tweets_frame(inner), inner)
+        frame = tweets_frame(inner)
+        top = max(seqs)
+        for socket in self._sockets.get(slug, ()):
+            socket.push(top, frame, inner)
 
     # --- Recovery ---------------------------------------------------------------------------
     # The channel layer delivers at most once: while Redis is away, published batches are lost to

@@ -3,24 +3,16 @@
 Frames go out through the server's own ASGI `send` (uvicorn's or Daphne's), not through the consumer:
 the session middleware's wrapper around `send` cost about 15% of a web process's CPU at scale.
 
-On uvicorn's `websockets` protocol, a socket with nothing queued is written to directly instead: one
-`websockets.broadcast` call per frame encodes it once and writes it to every such socket without a
-task switch each, which `make bench` measured at about a third of the per-frame cost of ASGI `send`.
-Its write buffer is then the socket's bound: past MAX_BUFFERED_BYTES it is closed like a full queue.
+uvicorn's `send` does not wait for a slow client: it writes into the connection's transport buffer,
+which then grows without bound. So after each frame the socket also checks that buffer (where the
+server's protocol exposes its transport) and closes past MAX_BUFFERED_BYTES.
 """
 
 import asyncio
 import logging
-import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
-
-with warnings.catch_warnings():
-    # uvicorn's `websockets` protocol is built on this module; its deprecation is websockets'
-    # notice to uvicorn, and uvicorn imports it anyway when it serves with `--ws websockets`.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from websockets.legacy.protocol import WebSocketCommonProtocol, broadcast
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +20,8 @@ logger = logging.getLogger(__name__)
 # of falling behind; bursts merge into one frame when they queue, so a live client never gets near.
 MAX_PENDING_FRAMES = 256
 CLOSE_TOO_SLOW = 4408  # the page reconnects and catches up by seq
-# Bytes a directly written socket may have unsent (kernel buffers come on top): a few seconds of a
-# busy topic. Past it the client is not reading, and is closed like a full queue.
+# Bytes a socket may have unsent in the server's buffer (kernel buffers come on top): several
+# seconds of a busy topic. Past it the client is not reading, and is closed like a full queue.
 MAX_BUFFERED_BYTES = 1 << 20
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -57,28 +49,9 @@ class ViewerSocket:
         self._writer: asyncio.Task | None = None
         # Connection state
         self._started = False
-        self._sending = False
         self._closing: tuple[int, str] | None = None
-        # The server's protocol object, where frames can be written to it directly (see above).
-        protocol = getattr(send, "__self__", None)
-        self._protocol = protocol if isinstance(protocol, WebSocketCommonProtocol) else None
-
-    @property
-    def writes_directly(self) -> bool:
-        """True when a frame may skip the queue: in order, nothing pending, not closing."""
-        return (
-            self._protocol is not None
-            and self._started
-            and not self._sending
-            and not self._pending
-            and self._closing is None
-        )
-
-    def check_backlog(self) -> None:
-        transport = self._protocol.transport if self._protocol is not None else None
-        if transport is not None and transport.get_write_buffer_size() > MAX_BUFFERED_BYTES:
-            logger.info("viewer %s: closing, %d bytes unsent", self.label, transport.get_write_buffer_size())
-            self.close(CLOSE_TOO_SLOW, "too slow: fell behind the live stream")
+        # The connection's transport, where the server's `send` is a method of its protocol.
+        self._transport = getattr(getattr(send, "__self__", None), "transport", None)
 
     def push(self, seq: int, frame: str, inner: str | None) -> None:
         if self._closing is not None:
@@ -127,15 +100,18 @@ class ViewerSocket:
                     self._wakeup.clear()
                     await self._wakeup.wait()
                     continue
-                self._sending = True
-                try:
-                    await self._send({"type": "websocket.send", "text": self._take()})
-                finally:
-                    self._sending = False
+                await self._send({"type": "websocket.send", "text": self._take()})
+                self._check_backlog()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the connection went away under us; the consumer detaches it
             logger.debug("viewer %s: send failed: %r", self.label, exc)
+
+    def _check_backlog(self) -> None:
+        size = self._transport.get_write_buffer_size() if self._transport is not None else 0
+        if size > MAX_BUFFERED_BYTES:
+            logger.info("viewer %s: closing, %d bytes unsent", self.label, size)
+            self.close(CLOSE_TOO_SLOW, "too slow: fell behind the live stream")
 
     def _take(self) -> str:
         _, frame, inner = self._pending.popleft()
@@ -145,17 +121,3 @@ class ViewerSocket:
         while self._pending and self._pending[0][2] is not None:
             parts.append(self._pending.popleft()[2])
         return tweets_frame(",".join(parts))
-
-
-def fan_out(sockets, seq: int, frame: str, inner: str | None) -> None:
-    """Give `frame` to every socket: written at once where possible, queued otherwise."""
-    direct = []
-    for socket in sockets:
-        if socket.writes_directly:
-            direct.append(socket)
-        else:
-            socket.push(seq, frame, inner)
-    if direct:
-        broadcast([socket._protocol for socket in direct], frame)
-        for socket in direct:
-            socket.check_backlog()

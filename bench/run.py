@@ -146,6 +146,7 @@ def main() -> int:
         return 130
     finally:
         stop_all()
+        stack.release()
     report.add_ratios(results)
     print()
     print(report.table(results))

@@ -16,6 +16,10 @@ DB_NAME = "tweetsite_bench"
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 X_TOKEN = "bench-token"  # noqa: S105 (the emulator's own fake token)
 SLUG = "bench"
+# One bench at a time on this PostgreSQL (a session advisory lock, held for the whole run): a second
+# run would drop the first one's database, and two runs on 2 cores would measure each other.
+LOCK_KEY = 0x74776565_62656E63
+LOCK_WAIT_S = 660.0
 APP = "tweetsite.asgi:application"
 UVICORN_BASE = [PY, "-m", "uvicorn", APP, "--ws-per-message-deflate", "false", "--lifespan", "off"]
 UVICORN_QUIET = ["--no-access-log", "--log-level", "warning"]
@@ -61,6 +65,7 @@ class Stack:
 
     # --- Shared services ------------------------------------------------------------------
     def start(self, env_base: dict[str, str]) -> None:
+        self._lock()
         self._fresh_database()
         redis_port = free_port()
         self.redis = Proc(
@@ -111,6 +116,22 @@ class Stack:
         self.emit(rate=100, count=60, text="bench prefill {n} t={t} #bench")
         self.wait_emitted(60, timeout=10)
         time.sleep(1.0)
+
+    def _lock(self) -> None:
+        conn = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
+            if time.monotonic() > deadline:
+                conn.close()
+                raise SystemExit("bench: another bench still holds the lock; try again later")
+            print("bench: another bench is running on this machine; waiting for it", flush=True)
+            time.sleep(10)
+        self._lock_conn = conn  # closing it (or exiting) releases the lock
+
+    def release(self) -> None:
+        if getattr(self, "_lock_conn", None) is not None:
+            self._lock_conn.close()
+            self._lock_conn = None
 
     def _fresh_database(self) -> None:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:

@@ -7,4 +7,4 @@ COPY . .
 RUN DJANGO_SECRET_KEY=collectstatic-at-build-time-only-not-a-real-secret python manage.py collectstatic --noinput --verbosity 0
 USER nobody
 EXPOSE 8000
-CMD ["uvicorn", "tweetsite.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--ws", "websockets", "--ws-per-message-deflate", "false", "--ws-max-size", "4096", "--lifespan", "off", "--no-access-log"]
+CMD ["uvicorn", "tweetsite.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--ws-max-size", "4096", "--lifespan", "off", "--no-access-log"]

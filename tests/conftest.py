@@ -209,7 +209,7 @@ def server_args(kind: str, port: int) -> list[str]:
     if kind == "uvicorn":
         return [
             *(sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)),
-            *("--ws", "websockets", "--ws-per-message-deflate", "false", "--lifespan", "off"),
+            *("--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--lifespan", "off"),
             *("--ws-max-size", "4096"),  # viewers send nothing; a big frame is refused unread
         ]
     return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]

@@ -131,7 +131,14 @@ class Stack:
         self.worker = self._proc("worker", [sys.executable, "manage.py", "stream", "--source", "x"])
         # The Procfile's web command, on a port of our own.
         web = [sys.executable, "-m", "uvicorn", "tweetsite.asgi:application", "--host", "127.0.0.1"]
-        web += ["--port", str(self.web_port), "--ws", "websockets-sansio", "--ws-per-message-deflate", "false"]
+        web += [
+            "--port",
+            str(self.web_port),
+            "--ws",
+            "websockets-sansio",
+            "--ws-per-message-deflate",
+            "false",
+        ]
         self.web = self._proc("web", [*web, "--lifespan", "off", "--no-access-log"], self.web_port)
 
     def _proc(self, name: str, args: list[str], port: int | None = None) -> Proc:

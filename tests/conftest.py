@@ -92,6 +92,13 @@ def x_emulator() -> Iterator[XEmulator]:
         yield emulator
 
 
+@pytest.fixture
+def emu() -> Iterator[XEmulator]:
+    """A faster keep-alive, for the emulator's own tests."""
+    with XEmulator(token="test-token", keepalive_interval=0.2) as emulator:
+        yield emulator
+
+
 # --- Real processes -----------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as probe:

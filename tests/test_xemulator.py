@@ -5,196 +5,19 @@ make_x_session(emu.base_url)``; nothing in Tweepy is patched.
 """
 
 import asyncio
-import contextlib
 import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import aiohttp
 import pytest
-from tweepy import StreamRule
-from tweepy.asynchronous import AsyncStreamingClient
-from tweepy.errors import Unauthorized
 
 from streamer.x_session import make_x_session
 from xemulator import XEmulator
-from xemulator.payloads import OPERATIONAL_DISCONNECT, TOO_MANY_CONNECTIONS, UNAUTHORIZED, extract_entities
+from xemulator.payloads import OPERATIONAL_DISCONNECT, TOO_MANY_CONNECTIONS, extract_entities
 
-TOKEN = "test-token"
-ALICE = {"id": "42", "username": "alice", "name": "Alice", "profile_image_url": "https://pbs.twimg.com/a.jpg"}
-REPO = Path(__file__).resolve().parent.parent
-
-
-class Recorder(AsyncStreamingClient):
-    """Records what Tweepy hands to its documented ``on_*`` hooks."""
-
-    def __init__(self, token=TOKEN):
-        super().__init__(token)
-        self.responses, self.errors, self.request_errors = [], [], []
-        self.raw_lines, self.bad_lines, self.exceptions = [], [], []
-        self.connects = self.keepalives = self.connection_errors = self.closes = 0
-
-    async def on_connect(self):
-        self.connects += 1
-
-    async def on_data(self, raw_data):
-        self.raw_lines.append(raw_data)
-        try:
-            await super().on_data(raw_data)
-        except ValueError:  # not JSON: keep streaming, as a real consumer must
-            self.bad_lines.append(raw_data)
-
-    async def on_response(self, response):
-        self.responses.append(response)
-
-    async def on_errors(self, errors):
-        self.errors.extend(errors)
-
-    async def on_keep_alive(self):
-        self.keepalives += 1
-
-    async def on_request_error(self, status_code):
-        self.request_errors.append(status_code)
-
-    async def on_connection_error(self):
-        self.connection_errors += 1
-
-    async def on_closed(self, resp):
-        self.closes += 1
-
-    async def on_exception(self, exception):
-        self.exceptions.append(exception)
-
-
-async def until(predicate, within=3.0):
-    deadline = asyncio.get_running_loop().time() + within
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.01)
-    return True
-
-
-@contextlib.asynccontextmanager
-async def streaming(emu, client, *, wait=True, session_options=None, **params):
-    client.session = make_x_session(emu.base_url, **(session_options or {}))
-    task = client.filter(**params)
-    try:
-        if wait:
-            assert await until(lambda: client.connects >= 1), "Tweepy never connected"
-        yield task
-    finally:
-        client.disconnect()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-async def rules_client(emu, token=TOKEN):
-    client = AsyncStreamingClient(token)
-    client.session = make_x_session(emu.base_url)
-    return client
-
-
-@pytest.fixture
-def emu():
-    with XEmulator(token=TOKEN, keepalive_interval=0.2) as emulator:
-        yield emulator
-
-
-# -- rules -------------------------------------------------------------------
-
-
-@pytest.mark.asyncio
-async def test_rules_endpoint_rejects_wrong_token_with_x_401_body(emu):
-    client = await rules_client(emu, token="wrong")
-    with pytest.raises(Unauthorized):
-        await client.get_rules()
-    async with client.session.get("https://api.twitter.com/2/tweets/search/stream/rules") as resp:
-        assert resp.status == 401
-        assert await resp.json() == UNAUTHORIZED
-    await client.session.close()
-
-
-@pytest.mark.asyncio
-async def test_dry_run_rejects_invalid_rule_with_parser_message(emu):
-    client = await rules_client(emu)
-    # Tweepy forwards dry_run verbatim and yarl refuses booleans: pass "true".
-    resp = await client.add_rules([StreamRule("#ok"), StreamRule("(cats")], dry_run="true")
-    await client.session.close()
-    [error] = resp.errors
-    assert error["value"] == "(cats"
-    assert error["title"] == "Invalid Rule"
-    assert error["type"] == "https://api.twitter.com/2/problems/invalid-rules"
-    assert "Unbalanced parentheses" in error["details"][0]
-    assert resp.meta["summary"] == {"created": 0, "not_created": 2, "valid": 1, "invalid": 1}
-    assert emu.rules == []
-
-
-@pytest.mark.asyncio
-async def test_dry_run_validates_without_adding(emu):
-    client = await rules_client(emu)
-    resp = await client.add_rules(StreamRule("#python", tag="py"), dry_run="true")
-    await client.session.close()
-    assert resp.errors == []
-    assert resp.meta["summary"] == {"created": 1, "not_created": 0, "valid": 1, "invalid": 0}
-    assert emu.rules == []
-
-
-@pytest.mark.asyncio
-async def test_rules_are_added_listed_filtered_and_deleted(emu):
-    client = await rules_client(emu)
-    added = await client.add_rules([StreamRule("#python", tag="py"), StreamRule("from:alice")])
-    assert [r.value for r in added.data] == ["#python", "from:alice"]
-    assert all(re.fullmatch(r"\d{19}", r.id) for r in added.data)
-    assert added.data[0].tag == "py"
-
-    listed = await client.get_rules()
-    assert listed.data == added.data
-    assert listed.meta["result_count"] == 2
-    only = await client.get_rules(ids=[added.data[1].id])
-    assert [r.value for r in only.data] == ["from:alice"]
-
-    deleted = await client.delete_rules(added.data[0].id)
-    assert deleted.meta["summary"] == {"deleted": 1, "not_deleted": 0}
-    await client.delete_rules(added.data[1])
-    empty = await client.get_rules()
-    await client.session.close()
-    assert empty.data is None
-    assert empty.meta["result_count"] == 0
-    assert emu.last_request["query"] == {}
-
-
-@pytest.mark.asyncio
-async def test_duplicate_rule_is_reported_with_existing_id(emu):
-    existing = emu.add_rule("#python")
-    client = await rules_client(emu)
-    resp = await client.add_rules(StreamRule("#python"))
-    await client.session.close()
-    assert resp.errors == [
-        {
-            "value": "#python",
-            "id": existing["id"],
-            "title": "DuplicateRule",
-            "type": "https://api.twitter.com/2/problems/duplicate-rules",
-        }
-    ]
-    assert resp.meta["summary"]["not_created"] == 1
-    assert len(emu.rules) == 1
-
-
-@pytest.mark.asyncio
-async def test_rule_cap_is_enforced():
-    with XEmulator(token=TOKEN, max_rules=2) as capped:
-        client = await rules_client(capped)
-        resp = await client.add_rules([StreamRule("a"), StreamRule("b"), StreamRule("c")])
-        await client.session.close()
-        assert resp.errors[0]["type"] == "https://api.twitter.com/2/problems/rule-cap"
-        assert resp.meta["summary"]["created"] == 0
-        assert capped.rules == []
-
-
-# -- streaming ---------------------------------------------------------------
+from xemulator_clients import ALICE, REPO, TOKEN, Recorder, streaming, until
 
 
 @pytest.mark.asyncio

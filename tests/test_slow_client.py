@@ -48,17 +48,21 @@ def test_a_client_that_stops_reading_does_not_hold_up_the_others(x_emulator, sta
     stalled = open_stalled_socket(server.port)
 
     async def healthy_viewer_gets_everything() -> int:
-        async with websockets.connect(
-            f"{server.ws_url}/ws/topics/python/", origin=server.url, max_size=None
-        ) as ws:
+        url = f"{server.ws_url}/ws/topics/python/"
+        async with websockets.connect(url, origin=server.url, max_size=None, max_queue=None) as ws:
             await ws.recv()  # history
+
+            async def read_all() -> int:  # a healthy viewer reads while the tweets come
+                received = 0
+                while received < TWEETS:
+                    message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                    received += len(message.get("tweets", []))
+                return received
+
+            reading = asyncio.create_task(read_all())
             for _ in range(TWEETS):
                 await asyncio.to_thread(x_emulator.emit, text=BIG_TEXT, author=AUTHOR)
-            received = 0
-            while received < TWEETS:
-                message = json.loads(await asyncio.wait_for(ws.recv(), 10))
-                received += len(message.get("tweets", []))
-            return received
+            return await reading
 
     assert asyncio.run(healthy_viewer_gets_everything()) == TWEETS
     stalled.close()

@@ -25,18 +25,19 @@ UVICORN_BASE = [PY, "-m", "uvicorn", APP, "--ws-per-message-deflate", "false", "
 UVICORN_QUIET = ["--no-access-log", "--log-level", "warning"]
 
 
-# Web servers: name → (argv builder, needs the Django stack). "uvicorn" is the Procfile's command;
-# its default loop ("auto") is uvloop when uvloop is installed, so "--loop uvloop" is the same
-# process, and "uvicorn-asyncio" shows what uvloop is worth.
+# Web servers: name → (argv builder, needs the Django stack). "uvicorn" is the Procfile's command
+# (the sans-I/O websockets implementation); its default loop ("auto") is uvloop when uvloop is
+# installed, so "uvicorn-asyncio" shows what uvloop is worth, and "uvicorn-legacy" is the older
+# `--ws websockets` implementation that uvicorn deprecates.
 def _uvicorn(*options: str):
     return lambda port: [*UVICORN_BASE, *options, *UVICORN_QUIET, "--port", str(port)]
 
 
 SERVERS = {
-    "uvicorn": _uvicorn("--ws", "websockets"),
-    "uvicorn-sansio": _uvicorn("--ws", "websockets-sansio"),
+    "uvicorn": _uvicorn("--ws", "websockets-sansio"),
+    "uvicorn-legacy": _uvicorn("--ws", "websockets"),
     "uvicorn-wsproto": _uvicorn("--ws", "wsproto"),
-    "uvicorn-asyncio": _uvicorn("--ws", "websockets", "--loop", "asyncio"),
+    "uvicorn-asyncio": _uvicorn("--ws", "websockets-sansio", "--loop", "asyncio"),
     "daphne": lambda port: [
         *(PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--access-log", "/dev/null", APP)
     ],

@@ -159,7 +159,7 @@ class TopicHub:
         seqs = message["seqs"]
         if message["kind"] == "close":
             self._topic_active[slug] = (False, time.monotonic() + TOPIC_CACHE_S)
-            for socket in self._sockets.get(slug, ()):
+            for socket in tuple(self._sockets.get(slug, ())):
                 socket.close(CLOSE_UNKNOWN_TOPIC, "this topic was switched off")
             return
         if slug in self._held:  # a catch-up is filling a gap: it replays these in order
@@ -177,7 +177,7 @@ class TopicHub:
     def _hide(self, slug: str, seqs: list[int], ids: list[str]) -> None:
         self._forget(slug, set(seqs))
         frame = '{"type":"hide","ids":' + _json_list(ids) + "}"
-        for socket in self._sockets.get(slug, ()):
+        for socket in tuple(self._sockets.get(slug, ())):
             socket.push(max(seqs), frame, None)
 
     def _deliver(self, slug: str, seqs: list[int], items: list[str]) -> None:
@@ -186,7 +186,7 @@ class TopicHub:
         inner = ",".join(items)
         frame = tweets_frame(inner)
         top = max(seqs)
-        for socket in self._sockets.get(slug, ()):
+        for socket in tuple(self._sockets.get(slug, ())):
             socket.push(top, frame, inner)
 
     # --- Recovery ---------------------------------------------------------------------------
@@ -228,7 +228,7 @@ class TopicHub:
             self._catching_up.pop(slug, None)
             self._held.pop(slug, None)
             self._invalidate(slug)
-            for socket in self._sockets.get(slug, ()):
+            for socket in tuple(self._sockets.get(slug, ())):
                 socket.close(CLOSE_TOO_SLOW, "the server lost its place in the stream; catching up")
             return
         self._catching_up.pop(slug, None)

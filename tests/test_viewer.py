@@ -43,15 +43,34 @@ async def test_frames_after_the_history_are_sent_in_order():
     socket.stop()
 
 
-async def test_frames_that_queue_up_are_merged_into_one():
+async def test_frames_that_queue_behind_a_waiting_send_are_merged_into_one():
+    release = asyncio.Event()
+
+    async def waiting_send(message: dict) -> None:
+        sent.append(message)
+        if len(sent) == 2:
+            await release.wait()  # the server waits for the client to drain
+
+    sent: list[dict] = []
+    socket = ViewerSocket(waiting_send)
+    socket.start('{"type":"history","tweets":[]}', history_seq=0)
+    for seq in range(1, 6):
+        push_tweet(socket, seq)  # t1 goes out and waits; t2..t5 queue behind it
+    release.set()
+    await asyncio.sleep(0.01)
+    frames = [json.loads(m["text"]) for m in sent]
+    assert [len(f["tweets"]) for f in frames] == [0, 1, 4]  # the history, t1, then one merged frame
+    assert [t["text"] for f in frames for t in f["tweets"]] == ["t1", "t2", "t3", "t4", "t5"]
+    socket.stop()
+
+
+async def test_a_socket_that_keeps_up_gets_each_frame_without_a_task_switch():
     send = RecordingSend()
     socket = ViewerSocket(send)
     socket.start('{"type":"history","tweets":[]}', history_seq=0)
-    for seq in range(1, 6):
-        push_tweet(socket, seq)  # all queued before the writer runs
-    await asyncio.sleep(0.01)
-    assert len(send.sent) == 2  # the history, then one merged frame
-    assert texts(send) == ["t1", "t2", "t3", "t4", "t5"]
+    for seq in range(1, 4):
+        push_tweet(socket, seq)
+        assert texts(send)[-1] == f"t{seq}"  # written before push returned
     socket.stop()
 
 

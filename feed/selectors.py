@@ -41,9 +41,14 @@ def tweets_page(
     return rows[:limit], len(rows) > limit
 
 
+def tweet_item(tweet: Tweet, topic_slugs: list[str]) -> tuple[int, str]:
+    """(seq, pre-encoded wire JSON): the unit the hub caches and frames."""
+    return tweet.pk, encode(tweet_wire(tweet, topic_slugs))
+
+
 def tweet_items(tweets: list[Tweet]) -> list[tuple[int, str]]:
-    """(seq, pre-encoded wire JSON) for each tweet: the unit the hub caches and frames."""
-    return [(t.pk, encode(tweet_wire(t, [topic.slug for topic in t.topics.all()]))) for t in tweets]
+    """`tweet_item` for tweets fetched with their topics prefetched."""
+    return [tweet_item(t, [topic.slug for topic in t.topics.all()]) for t in tweets]
 
 
 def topic_history_items(*, slug: str, limit: int = HISTORY_LIMIT) -> list[tuple[int, str]]:

@@ -15,7 +15,7 @@ from django.db.models import Max
 
 from feed.models import Topic, Tweet
 from feed.normalize import NormalizedTweet
-from feed.selectors import tweet_items
+from feed.selectors import tweet_item
 from streamer.rules import RuleError, validate_rule
 
 logger = logging.getLogger(__name__)
@@ -47,20 +47,20 @@ def tweets_ingest(*, tweets: Sequence[NormalizedTweet]) -> list[TopicBatch]:
     with transaction.atomic():
         topics = {t.slug: t for t in Topic.objects.filter(slug__in=_all_slugs(by_id.values()))}
         existing = set(Tweet.objects.filter(x_id__in=by_id).values_list("x_id", flat=True))
-        fresh = [t for t in by_id.values() if t.x_id not in existing and _known(t, topics)]
-        Tweet.objects.bulk_create([_new_row(t) for t in fresh], ignore_conflicts=True)
+        # Each new tweet's known topics, in Topic.Meta.ordering as a read-back would list them.
+        linked = {
+            t.x_id: sorted((topics[slug] for slug in t.topic_slugs if slug in topics), key=_topic_order)
+            for t in by_id.values()
+            if t.x_id not in existing and _known(t, topics)
+        }
+        Tweet.objects.bulk_create([_new_row(by_id[x_id]) for x_id in linked], ignore_conflicts=True)
         # Re-read rather than trust bulk_create's pks: ignore_conflicts leaves them unset.
-        stored = {t.x_id: t for t in Tweet.objects.filter(x_id__in=[t.x_id for t in fresh])}
-        links = [
-            Tweet.topics.through(tweet_id=stored[t.x_id].pk, topic_id=topics[slug].pk)
-            for t in fresh
-            if t.x_id in stored
-            for slug in t.topic_slugs
-            if slug in topics
-        ]
-        Tweet.topics.through.objects.bulk_create(links, ignore_conflicts=True)
-    rows = sorted(stored.values(), key=lambda row: row.pk)
-    return _tweet_batches(rows)
+        stored = sorted(Tweet.objects.filter(x_id__in=linked), key=lambda row: row.pk)
+        Link = Tweet.topics.through
+        links = [Link(tweet_id=row.pk, topic_id=topic.pk) for row in stored for topic in linked[row.x_id]]
+        Link.objects.bulk_create(links, ignore_conflicts=True)
+    # Batches from what was just written, not read back: this runs once per tweet at a busy event.
+    return _batches([(row, [topic.slug for topic in linked[row.x_id]]) for row in stored])
 
 
 def topics_activate(*, topics: Iterable[Topic], max_rules: int, max_rule_length: int) -> list[str]:
@@ -124,14 +124,25 @@ def topic_latest_seqs() -> dict[str, int]:
 
 def _tweet_batches(rows: list[Tweet]) -> list[TopicBatch]:
     rows = list(Tweet.objects.filter(pk__in=[r.pk for r in rows]).order_by("pk").prefetch_related("topics"))
+    return _batches([(row, [topic.slug for topic in row.topics.all()]) for row in rows])
+
+
+def _batches(rows: list[tuple[Tweet, list[str]]]) -> list[TopicBatch]:
+    """One "tweets" batch per topic, from rows in seq order with their topics' slugs."""
     by_topic: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for row, (seq, item) in zip(rows, tweet_items(rows), strict=True):
-        for topic in row.topics.all():
-            by_topic[topic.slug].append((seq, item))
+    for row, slugs in rows:
+        item = tweet_item(row, slugs)
+        for slug in slugs:
+            by_topic[slug].append(item)
     return [
         TopicBatch(slug, "tweets", tuple(s for s, _ in pairs), items=tuple(i for _, i in pairs))
         for slug, pairs in by_topic.items()
     ]
+
+
+def _topic_order(topic: Topic) -> tuple:
+    """Topic.Meta.ordering, so a tweet lists its topics the same way when read back."""
+    return (topic.name, topic.pk)
 
 
 def _all_slugs(tweets: Iterable[NormalizedTweet]) -> set[str]:

@@ -78,7 +78,7 @@ class ViewerSocket:
         self._closing = (code, reason)
         self._pending.clear()
         if self._started and self._writer is None:
-            self._write({"type": "websocket.close", "code": code, "reason": reason})
+            self._write_close()
 
     @property
     def pending_count(self) -> int:
@@ -90,8 +90,7 @@ class ViewerSocket:
             self._pending.popleft()
         self._started = True
         if self._closing is not None:
-            code, reason = self._closing
-            self._write({"type": "websocket.close", "code": code, "reason": reason})
+            self._write_close()
             return
         self._write({"type": "websocket.send", "text": history_frame})
         while self._pending and self._writer is None and self._closing is None and not self._gone:
@@ -102,6 +101,11 @@ class ViewerSocket:
             self._writer.cancel()
         self._pending.clear()
         self._gone = True
+
+    def _write_close(self) -> None:
+        self._gone = True  # nothing goes out after the close frame
+        code, reason = self._closing
+        self._write({"type": "websocket.close", "code": code, "reason": reason})
 
     def _write(self, message: dict[str, Any]) -> None:
         """Send `message` now; if the server makes the send wait, finish it in a writer task."""
@@ -125,9 +129,9 @@ class ViewerSocket:
                 await self._send({"type": "websocket.send", "text": self._take()})
                 self._check_backlog()
             if self._closing is not None and not self._gone:
+                self._gone = True  # nothing goes out after the close frame
                 code, reason = self._closing
                 await self._send({"type": "websocket.close", "code": code, "reason": reason})
-                self._gone = True
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -123,3 +123,21 @@ async def test_a_stuck_socket_does_not_delay_the_others():
     assert texts(healthy) == [f"t{n}" for n in range(1, 50)]
     for socket in sockets:
         socket.stop()
+
+
+async def test_a_close_that_has_to_wait_is_sent_once_and_nothing_follows_it():
+    release = asyncio.Event()
+
+    async def waiting_send(message: dict) -> None:
+        sent.append(message)
+        if message["type"] == "websocket.close":
+            await release.wait()
+
+    sent: list[dict] = []
+    socket = ViewerSocket(waiting_send)
+    socket.start('{"type":"history","tweets":[]}', history_seq=0)
+    socket.close(CLOSE_TOO_SLOW, "too slow")
+    push_tweet(socket, 1)
+    release.set()
+    await asyncio.sleep(0.01)
+    assert [m["type"] for m in sent] == ["websocket.send", "websocket.close"]

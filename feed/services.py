@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from feed.models import Topic, Tweet
@@ -36,29 +36,37 @@ class TopicBatch:
 def tweets_ingest(*, tweets: Sequence[NormalizedTweet]) -> list[TopicBatch]:
     """Store tweets idempotently and return one batch per topic for what was newly stored.
 
-    Idempotent on the X id (unique constraint plus insert-or-ignore) because the same tweet can
-    arrive twice: X may redeliver around a reconnect, and a worker restarted mid-batch sees it
-    again. A tweet seen before is not stored, linked or announced again. Tweets that match no known
-    topic are dropped.
+    Idempotent on the X id (unique constraint) because the same tweet can arrive twice: X may
+    redeliver around a reconnect, and a worker restarted mid-batch sees it again. A tweet seen
+    before is not stored, linked or announced again. Tweets that match no known topic are dropped.
     """
     by_id = {t.x_id: t for t in tweets}
     if not by_id:
         return []
+    try:
+        return _ingest(by_id)
+    except IntegrityError:
+        # Another writer stored some of these between our read and our insert (only one worker
+        # streams, but the lock can change hands): once more, and they count as seen.
+        logger.warning("ingest: %d tweets raced another writer; storing again", len(by_id))
+        return _ingest(by_id)
+
+
+def _ingest(by_id: dict[str, NormalizedTweet]) -> list[TopicBatch]:
     with transaction.atomic():
         topics = {t.slug: t for t in Topic.objects.filter(slug__in=_all_slugs(by_id.values()))}
-        existing = set(Tweet.objects.filter(x_id__in=by_id).values_list("x_id", flat=True))
+        existing = set(Tweet.objects.filter(x_id__in=by_id).order_by().values_list("x_id", flat=True))
         # Each new tweet's known topics, in Topic.Meta.ordering as a read-back would list them.
         linked = {
             t.x_id: sorted((topics[slug] for slug in t.topic_slugs if slug in topics), key=_topic_order)
             for t in by_id.values()
             if t.x_id not in existing and _known(t, topics)
         }
-        Tweet.objects.bulk_create([_new_row(by_id[x_id]) for x_id in linked], ignore_conflicts=True)
-        # Re-read rather than trust bulk_create's pks: ignore_conflicts leaves them unset.
-        stored = sorted(Tweet.objects.filter(x_id__in=linked), key=lambda row: row.pk)
+        # One INSERT ... RETURNING: the rows come back with their seqs, in arrival order.
+        stored = Tweet.objects.bulk_create([_new_row(by_id[x_id]) for x_id in linked])
         Link = Tweet.topics.through
         links = [Link(tweet_id=row.pk, topic_id=topic.pk) for row in stored for topic in linked[row.x_id]]
-        Link.objects.bulk_create(links, ignore_conflicts=True)
+        Link.objects.bulk_create(links)
     # Batches from what was just written, not read back: this runs once per tweet at a busy event.
     return _batches([(row, [topic.slug for topic in linked[row.x_id]]) for row in stored])
 

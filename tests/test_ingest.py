@@ -1,10 +1,12 @@
 """Storing tweets: what goes out live is what the database serves later."""
 
 import json
+import threading
 
 import pytest
+from django.db import connection
 
-from feed.models import Topic
+from feed.models import Topic, Tweet
 
 from payloads import ingest
 
@@ -32,3 +34,39 @@ def test_a_tweet_seen_twice_is_stored_and_announced_once():
 
     assert [len(b.seqs) for b in first] == [1]
     assert again == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tweet_another_writer_stores_first_is_announced_by_that_writer_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers: the second one waits instead of racing")
+    Topic.objects.create(name="Python", slug="python", query="python")
+    tweet_id = "1862000000000000777"
+
+    def other_writer_first(execute, sql, params, many, context):
+        # Just before our INSERT, another connection stores and commits the same tweet.
+        if sql.startswith('INSERT INTO "feed_tweet" ') and not raced:
+            raced.extend(ingest_in_thread())
+        return execute(sql, params, many, context)
+
+    def ingest_in_thread():
+        result = []
+        thread = threading.Thread(target=lambda: result.extend(_ingest_and_close(tweet_id)))
+        thread.start()
+        thread.join()
+        return result
+
+    raced: list = []
+    with connection.execute_wrapper(other_writer_first):
+        ours = ingest("hello", tags=["python"], tweet_id=tweet_id)
+
+    assert [len(b.seqs) for b in raced] == [1]
+    assert ours == []
+    assert Tweet.objects.filter(x_id=tweet_id).count() == 1
+
+
+def _ingest_and_close(tweet_id: str):
+    try:
+        return ingest("hello", tags=["python"], tweet_id=tweet_id)
+    finally:
+        connection.close()

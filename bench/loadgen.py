@@ -136,6 +136,7 @@ class LoadGen:
         self.expected = expected
         for probe in self.probes:
             probe.latencies.clear()
+            probe.latency_of.clear()
             probe.received.clear()
             probe.recording = True
         self.lowat(RCVLOWAT_BYTES)
@@ -194,6 +195,8 @@ class LoadGen:
                 "p99": percentile(latencies, 99),
                 "max": max(latencies, default=None),
             },
+            # Spikes or a slow stretch? The latest-arriving tweets by number (n / rate = emit time, s).
+            "slowest_tweets": _slowest(self.probes),
             "frames": total_frames,
             "frames_per_s": total_frames / elapsed if elapsed > 0 else None,
             "bytes_per_s": sum(nbytes) / elapsed if elapsed > 0 else None,
@@ -208,6 +211,14 @@ class LoadGen:
     def close(self) -> None:
         for client in self.all():
             client.close()
+
+
+def _slowest(probes, count: int = 20) -> list[list[float]]:
+    worst: dict[int, float] = {}
+    for probe in probes:
+        for n, ms in probe.latency_of.items():
+            worst[n] = max(ms, worst.get(n, 0.0))
+    return [[n, round(ms, 1)] for n, ms in sorted(worst.items(), key=lambda item: -item[1])[:count]]
 
 
 async def drive(gen: LoadGen) -> None:

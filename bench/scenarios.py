@@ -211,6 +211,7 @@ def _merge(reports: list[dict], readies: list[dict]) -> dict:
         "missing_per_probe": probe.get("missing_per_probe"),
         "duplicates": probe.get("duplicates"),
         "latency_ms": probe.get("latency_ms") or {},
+        "slowest_tweets": probe.get("slowest_tweets") or [],
         "frames": total("frames"),
         "frames_per_s": total("frames_per_s") or None,
         "bytes_per_s": total("bytes_per_s") or None,

@@ -173,7 +173,7 @@ class CheapClient(asyncio.Protocol):
 class ProbeClient(CheapClient):
     """Decodes every text frame; records per-tweet latency (now − emit time) and which n arrived."""
 
-    __slots__ = ("_buf", "_msg", "latencies", "received", "recording")
+    __slots__ = ("_buf", "_msg", "latencies", "latency_of", "received", "recording")
 
     def __init__(self, request: bytes, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(request, loop)
@@ -181,6 +181,7 @@ class ProbeClient(CheapClient):
         self._msg = bytearray()  # a fragmented message being reassembled
         self.recording = False
         self.latencies: list[float] = []
+        self.latency_of: dict[int, float] = {}  # n → its latency (the later, if it came twice)
         self.received: dict[int, int] = {}  # n → times received (a repeat is a duplicate)
 
     def data_received(self, data: bytes) -> None:
@@ -229,4 +230,6 @@ class ProbeClient(CheapClient):
                 continue
             n = int(match.group(1))
             self.received[n] = self.received.get(n, 0) + 1
-            self.latencies.append(now_ms - int(match.group(2)))
+            latency = now_ms - int(match.group(2))
+            self.latencies.append(latency)
+            self.latency_of[n] = max(latency, self.latency_of.get(n, 0.0))

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
+from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import LockError, RedisError
 
 logger = logging.getLogger(__name__)
@@ -26,14 +27,14 @@ class LockLost(RuntimeError):
 
 
 async def run_exclusively(
-    redis_url: str, main: Callable[[], Awaitable[None]], *, ttl_s: float = LOCK_TTL_S
+    redis_host: dict, main: Callable[[], Awaitable[None]], *, ttl_s: float = LOCK_TTL_S
 ) -> None:
     """Wait for the worker lock, then run `main()` while renewing it; stop if it is taken over.
 
     While Redis is unreachable the holder keeps running (it still stores tweets) and renews again
     once Redis is back; if another worker took the lock meanwhile, LockLost is raised.
     """
-    redis = Redis.from_url(redis_url)
+    redis = _client(redis_host)
     lock = redis.lock(LOCK_KEY, timeout=ttl_s, sleep=WAIT_POLL_S, blocking=False)
     try:
         await _acquire(lock)
@@ -49,6 +50,13 @@ async def run_exclusively(
         except (LockError, RedisError):
             pass  # not ours any more, or Redis is away: it lapses by itself
         await redis.aclose()
+
+
+def _client(redis_host: dict) -> Redis:
+    """A client for settings.REDIS_HOST: a URL, or the master that Sentinels name."""
+    if "master_name" in redis_host:
+        return Sentinel(redis_host["sentinels"]).master_for(redis_host["master_name"])
+    return Redis.from_url(redis_host["address"])
 
 
 async def _acquire(lock) -> None:

@@ -59,11 +59,11 @@ def channel_layer(request, settings) -> Iterator[str]:
 class RedisServer:
     """A private redis-server that a test can stop and start again on the same port."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, *options: str) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        self._args += ["--appendonly", "no", "--dir", str(tmp_path)]
+        self._args += ["--appendonly", "no", "--dir", str(tmp_path), *options]
         self._popen: subprocess.Popen | None = None
 
     def start(self) -> None:

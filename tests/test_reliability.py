@@ -1,20 +1,17 @@
 """Faults injected for real: Redis stopped and started, the worker signalled, servers restarted."""
 
 import asyncio
-import json
 import re
 import signal
 
 import pytest
-import websockets
 
 from feed.models import Topic, Tweet
 
 from conftest import wait_until
+from live_viewer import Viewer, emit
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-AUTHOR = {"id": "42", "username": "alice", "name": "Alice"}
 
 
 @pytest.fixture
@@ -28,28 +25,6 @@ def stack(x_emulator, restartable_redis, start_server, start_worker):
     )
     assert x_emulator.wait_until(lambda: x_emulator.connected and x_emulator.rules, 10)
     return server, worker
-
-
-class Viewer:
-    """A WebSocket viewer that records every tweet it is sent, by seq, counting duplicates."""
-
-    def __init__(self) -> None:
-        self.seqs: list[int] = []
-
-    async def watch(self, url: str, origin: str, until: asyncio.Event) -> None:
-        async with websockets.connect(url, origin=origin) as socket:
-            while not until.is_set():
-                try:
-                    message = json.loads(await asyncio.wait_for(socket.recv(), 0.2))
-                except TimeoutError:
-                    continue
-                if message["type"] in ("history", "tweets"):
-                    self.seqs += [t["seq"] for t in message["tweets"]]
-
-
-def emit(emulator, *texts: str) -> None:
-    for text in texts:
-        emulator.emit(text=text, author=AUTHOR)
 
 
 def test_tweets_published_while_redis_is_down_still_reach_an_open_page(stack, x_emulator, restartable_redis):

@@ -86,12 +86,32 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # With Redis, web processes and the worker share channels-redis's pub/sub layer: one SUBSCRIBE per
 # topic per process (see feed/hub.py). Without it, everything runs in one process on the in-memory
 # layer, which is what `make run` does.
+# For failover, name Redis Sentinels instead (REDIS_SENTINELS=host:port,host:port): every process
+# then asks them for the current master, and follows a failover by itself.
 REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
+REDIS_SENTINELS = env.list("REDIS_SENTINELS", default=[])
+REDIS_SENTINEL_MASTER = env.str("REDIS_SENTINEL_MASTER", default="mymaster")
+
+
+def _sentinel(entry: str) -> tuple[str, int]:
+    host, _, port = entry.strip().rpartition(":")
+    if not host or not port.isdigit():
+        raise ImproperlyConfigured(f"REDIS_SENTINELS: expected host:port, got {entry!r}")
+    return host.strip("[]"), int(port)
+
+
+# The Redis everything shares, as a channels-redis "hosts" entry; None without Redis.
+if REDIS_SENTINELS:
+    REDIS_HOST = {"master_name": REDIS_SENTINEL_MASTER, "sentinels": [_sentinel(e) for e in REDIS_SENTINELS]}
+elif REDIS_URL:
+    REDIS_HOST = {"address": REDIS_URL}
+else:
+    REDIS_HOST = None
+if REDIS_HOST:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {"hosts": [REDIS_HOST]},
         }
     }
 else:

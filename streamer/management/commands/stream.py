@@ -20,11 +20,11 @@ class Command(BaseCommand):
         parser.add_argument("--rate", type=float, help="replay: tweets per second")
 
     def handle(self, *args, source=None, replay_file=None, rate=None, **options) -> None:
-        if not settings.REDIS_URL:
+        if not settings.REDIS_HOST:
             raise CommandError(
                 "REDIS_URL is not set, so the channel layer is in-memory and tweets from this process "
-                "could not reach the web process. Set REDIS_URL, or use `make run`, which runs the "
-                "worker inside the web process."
+                "could not reach the web process. Set REDIS_URL (or REDIS_SENTINELS), or use `make run`, "
+                "which runs the worker inside the web process."
             )
         if rate is not None and rate <= 0:
             raise CommandError("--rate must be a positive number of tweets per second")
@@ -33,7 +33,7 @@ class Command(BaseCommand):
         except SourceConfigError as error:
             raise CommandError(str(error)) from error
         try:
-            asyncio.run(_until_signalled(run_exclusively(settings.REDIS_URL, worker.run)))
+            asyncio.run(_until_signalled(run_exclusively(settings.REDIS_HOST, worker.run)))
         except LockLost as error:
             raise CommandError(str(error)) from error
         self.stdout.write("stream worker stopped")

@@ -1,0 +1,30 @@
+"""A page-like viewer for tests with real processes, and tweets emitted through the X emulator."""
+
+import asyncio
+import json
+
+import websockets
+
+AUTHOR = {"id": "42", "username": "alice", "name": "Alice"}
+
+
+class Viewer:
+    """A WebSocket viewer that records every tweet it is sent, by seq, counting duplicates."""
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+
+    async def watch(self, url: str, origin: str, until: asyncio.Event) -> None:
+        async with websockets.connect(url, origin=origin) as socket:
+            while not until.is_set():
+                try:
+                    message = json.loads(await asyncio.wait_for(socket.recv(), 0.2))
+                except TimeoutError:
+                    continue
+                if message["type"] in ("history", "tweets"):
+                    self.seqs += [t["seq"] for t in message["tweets"]]
+
+
+def emit(emulator, *texts: str) -> None:
+    for text in texts:
+        emulator.emit(text=text, author=AUTHOR)

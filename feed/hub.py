@@ -21,6 +21,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
+from feed.direct_write import text_frame
 from feed.publishing import HEARTBEAT_GROUP, HEARTBEAT_MESSAGE_TYPE, HUB_MESSAGE_TYPE, group_name
 from feed.selectors import HISTORY_LIMIT, topic_get_active, topic_history_items, topic_items_after
 from feed.viewer import CLOSE_TOO_SLOW, ViewerSocket, tweets_frame
@@ -34,6 +35,7 @@ READ_RETRY_MAX_S = 5.0
 # Pages reconnect after 60 s without any frame; a ping every 25 s keeps quiet topics above that.
 PING_EVERY_S = 25.0
 PING_FRAME = '{"type":"ping"}'
+PING_WIRE = text_frame(PING_FRAME)
 CLOSE_UNKNOWN_TOPIC = 4404
 MAX_SLUG_LENGTH = 80  # Topic.slug's max_length
 # A topic switched off in the admin stops taking new viewers within this many seconds.
@@ -144,8 +146,8 @@ class TopicHub:
         while True:
             await asyncio.sleep(PING_EVERY_S)
             for sockets in self._sockets.values():
-                for socket in sockets:
-                    socket.push(0, PING_FRAME, None)
+                for socket in tuple(sockets):
+                    socket.push(0, PING_FRAME, None, PING_WIRE)
 
     def dispatch(self, message: dict[str, Any]) -> None:
         """Deliver one published batch to this process's viewers of its topic."""
@@ -185,9 +187,10 @@ class TopicHub:
         self._remember(slug, list(zip(seqs, items, strict=True)))
         inner = ",".join(items)
         frame = tweets_frame(inner)
+        wire = text_frame(frame)  # the same bytes for every socket on the direct path
         top = max(seqs)
         for socket in tuple(self._sockets.get(slug, ())):
-            socket.push(top, frame, inner)
+            socket.push(top, frame, inner, wire)
 
     # --- Recovery ---------------------------------------------------------------------------
     # The channel layer delivers at most once: while Redis is away, published batches are lost to

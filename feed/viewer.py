@@ -1,17 +1,18 @@
 """One viewer's socket as the hub sees it: frames written straight away, or queued behind a slow one.
 
-Frames go out through the server's own ASGI `send` (uvicorn's or Daphne's), not through the consumer:
-the session middleware's wrapper around `send` cost about 15% of a web process's CPU at scale.
+A socket with nothing queued is written to inside the hub's dispatch, with no task switch:
+- on uvicorn's sansio protocol, the frame's ready bytes go to its transport (feed/direct_write.py);
+- otherwise through the server's own ASGI `send` (uvicorn's or Daphne's), not the consumer's, whose
+  session middleware wrapper cost about 15% of a web process's CPU at scale. Both servers' `send`
+  finish without suspending while the connection is writable, so the coroutine is stepped once by
+  hand (what Python 3.12's eager tasks do).
+Only a send that does suspend (the server waits for the client to drain) gets a task, and frames
+queue behind it. At 1,000 sockets this saves the 1,000 task wake-ups per tweet that one writer task
+per socket cost.
 
-A socket with nothing queued is written to inside the hub's dispatch, with no task switch: both
-uvicorn's and Daphne's `send` finish without suspending while the connection is writable, so the
-coroutine is stepped once by hand (what Python 3.12's eager tasks do). Only a send that does suspend
-(the server is waiting for the client to drain) gets a task, and frames queue behind it. At 1,000
-sockets this saves the 1,000 task wake-ups per tweet that one writer task per socket cost.
-
-uvicorn's sansio `send` does not wait for a slow client: it writes into the connection's transport
-buffer, which then grows without bound. So after each frame the socket also checks that buffer (where
-the server's protocol exposes its transport) and closes past MAX_BUFFERED_BYTES.
+A server can accept frames faster than a client reads them, into the connection's transport
+buffer. So after each frame the socket also checks that buffer (where the server's protocol exposes
+its transport) and closes past MAX_BUFFERED_BYTES.
 """
 
 import asyncio
@@ -19,6 +20,8 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
+
+from feed.direct_write import direct_writer
 
 logger = logging.getLogger(__name__)
 
@@ -58,12 +61,17 @@ class ViewerSocket:
         self._gone = False  # a send failed: the connection is going away, and the consumer detaches
         # The connection's transport, where the server's `send` is a method of its protocol.
         self._transport = getattr(getattr(send, "__self__", None), "transport", None)
+        self._direct = direct_writer(send)
 
-    def push(self, seq: int, frame: str, inner: str | None) -> None:
+    def push(self, seq: int, frame: str, inner: str | None, wire: bytes | None = None) -> None:
+        """Send `frame` (its `text_frame` bytes in `wire`, for the direct path) after the rest."""
         if self._closing is not None or self._gone:
             return
         if self._started and self._writer is None:
-            self._write({"type": "websocket.send", "text": frame})
+            if wire is not None and self._direct is not None and self._direct.write(wire):
+                self._check_backlog()
+            else:
+                self._write({"type": "websocket.send", "text": frame})
             return
         if len(self._pending) >= MAX_PENDING_FRAMES:
             logger.info("viewer %s: closing, %d frames pending", self.label, MAX_PENDING_FRAMES)

@@ -213,10 +213,11 @@ def process_env(transactional_db, static_root, redis_url) -> dict[str, str]:
 
 def server_args(kind: str, port: int) -> list[str]:
     app = "tweetsite.asgi:application"
-    if kind == "uvicorn":
+    if kind.startswith("uvicorn"):  # "uvicorn" as the Procfile runs it; "uvicorn-deflate" compresses
+        deflate = "true" if kind == "uvicorn-deflate" else "false"
         return [
             *(sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)),
-            *("--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--lifespan", "off"),
+            *("--ws", "websockets-sansio", "--ws-per-message-deflate", deflate, "--lifespan", "off"),
             *("--ws-max-size", "4096"),  # viewers send nothing; a big frame is refused unread
         ]
     return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]

@@ -3,7 +3,6 @@
 Run with uvicorn (production, see README) or Daphne (`make run`).
 """
 
-import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -20,6 +19,7 @@ from feed.routing import websocket_urlpatterns  # noqa: E402
 from feed.security import ConnectionsPerAddressLimit  # noqa: E402
 from feed.server_send import ServerSendMiddleware  # noqa: E402
 from streamer.embedded import EmbeddedWorkerMiddleware  # noqa: E402
+from tweetsite.gc_tuning import freeze_startup_heap  # noqa: E402
 
 application = ServerSendMiddleware(
     ConnectionsPerAddressLimit(
@@ -36,8 +36,4 @@ application = ServerSendMiddleware(
 if settings.STREAM_EMBEDDED:
     application = EmbeddedWorkerMiddleware(application)
 
-# Fan-out allocates a little per frame per socket, so the cyclic GC ran often and walked every
-# long-lived object (Django, the URL conf, thousands of sockets) each time: py-spy put ~13% of the
-# web process's loop there. Freeze what startup built, and collect the young generation less often.
-gc.freeze()
-gc.set_threshold(50_000, 20, 100)
+freeze_startup_heap()  # last: everything start-up built is now loaded

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from streamer.build import SourceConfigError, build_source
 from streamer.lock import LockLost, run_exclusively
 from streamer.worker import StreamWorker
+from tweetsite.gc_tuning import freeze_startup_heap
 
 
 class Command(BaseCommand):
@@ -32,6 +33,7 @@ class Command(BaseCommand):
             worker = StreamWorker(build_source(name=source, replay_file=replay_file, rate=rate))
         except SourceConfigError as error:
             raise CommandError(str(error)) from error
+        freeze_startup_heap()
         try:
             asyncio.run(_until_signalled(run_exclusively(settings.REDIS_HOST, worker.run)))
         except LockLost as error:

@@ -6,7 +6,7 @@ from django.views.decorators.http import require_GET
 
 from feed.models import Topic
 from feed.rendering import encode, tweet_wire
-from feed.selectors import HISTORY_LIMIT, topics_active_with_counts, tweets_page
+from feed.selectors import HISTORY_LIMIT, topic_slugs, topics_active_with_counts, tweets_page
 
 
 @require_GET
@@ -30,7 +30,7 @@ def topic_tweets(request: HttpRequest, slug: str) -> HttpResponse:
         return JsonResponse({"error": str(error)}, status=400)
     rows, has_more = tweets_page(topic=topic, after=after, before=before, limit=limit)
     body = {
-        "tweets": [tweet_wire(t, [x.slug for x in t.topics.all()]) for t in rows],
+        "tweets": [tweet_wire(t, topic_slugs(t.topics.all())) for t in rows],
         "has_more": has_more,
     }
     return HttpResponse(encode(body), content_type="application/json")

@@ -9,7 +9,9 @@ connection's transport instead took the web process from 14 to 10.5 µs of CPU p
 
 Only for uvicorn's websockets-sansio protocol (the production server), and only while its `send`
 would itself write at once: handshake done, no close sent, not disconnected, the transport not
-paused, the connection open, and no extension negotiated (permessage-deflate would compress). At
+paused, the connection open, and no extension negotiated (permessage-deflate compresses each
+socket's stream on its own, a cost per write, which is why the Procfile runs uvicorn with
+`--ws-per-message-deflate false`). At
 any other moment, and on Daphne or uvicorn's other protocols, the socket uses the server's ASGI
 `send`. What is checked here is exactly what uvicorn 0.54's `send` checks before
 `conn.send_text(...)`; the version is pinned, and tests/test_direct_write.py holds both ends.

@@ -96,7 +96,7 @@ def _parse_time(value: Any) -> datetime:
         except ValueError:
             parsed = None
         if parsed is not None and parsed.tzinfo is not None:
-            return parsed
+            return parsed.astimezone(UTC)  # as the database gives it back, so live equals stored
     return datetime.now(UTC)
 
 

@@ -1,5 +1,7 @@
 """Read-side queries: pages, the API and the hub's history all read through these."""
 
+from collections.abc import Iterable
+
 from django.db.models import Count, Q, QuerySet
 
 from feed.models import Topic, Tweet
@@ -41,6 +43,12 @@ def tweets_page(
     return rows[:limit], len(rows) > limit
 
 
+def topic_slugs(topics: Iterable[Topic]) -> list[str]:
+    """A tweet's topics as clients see them: by name, then id. Sorted here rather than by the
+    database, whose collation could order names differently from the live announcement."""
+    return [topic.slug for topic in sorted(topics, key=lambda topic: (topic.name, topic.pk))]
+
+
 def tweet_item(tweet: Tweet, topic_slugs: list[str]) -> tuple[int, str]:
     """(seq, pre-encoded wire JSON): the unit the hub caches and frames."""
     return tweet.pk, encode(tweet_wire(tweet, topic_slugs))
@@ -48,7 +56,7 @@ def tweet_item(tweet: Tweet, topic_slugs: list[str]) -> tuple[int, str]:
 
 def tweet_items(tweets: list[Tweet]) -> list[tuple[int, str]]:
     """`tweet_item` for tweets fetched with their topics prefetched."""
-    return [tweet_item(t, [topic.slug for topic in t.topics.all()]) for t in tweets]
+    return [tweet_item(t, topic_slugs(t.topics.all())) for t in tweets]
 
 
 def topic_history_items(*, slug: str, limit: int = HISTORY_LIMIT) -> list[tuple[int, str]]:

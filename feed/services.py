@@ -15,7 +15,7 @@ from django.db.models import Max
 
 from feed.models import Topic, Tweet
 from feed.normalize import NormalizedTweet
-from feed.selectors import tweet_item
+from feed.selectors import topic_slugs, tweet_item
 from streamer.rules import RuleError, validate_rule
 
 logger = logging.getLogger(__name__)
@@ -56,9 +56,9 @@ def _ingest(by_id: dict[str, NormalizedTweet]) -> list[TopicBatch]:
     with transaction.atomic():
         topics = {t.slug: t for t in Topic.objects.filter(slug__in=_all_slugs(by_id.values()))}
         existing = set(Tweet.objects.filter(x_id__in=by_id).order_by().values_list("x_id", flat=True))
-        # Each new tweet's known topics, in Topic.Meta.ordering as a read-back would list them.
+        # Each new tweet's known topics.
         linked = {
-            t.x_id: sorted((topics[slug] for slug in t.topic_slugs if slug in topics), key=_topic_order)
+            t.x_id: [topics[slug] for slug in t.topic_slugs if slug in topics]
             for t in by_id.values()
             if t.x_id not in existing and _known(t, topics)
         }
@@ -68,7 +68,7 @@ def _ingest(by_id: dict[str, NormalizedTweet]) -> list[TopicBatch]:
         links = [Link(tweet_id=row.pk, topic_id=topic.pk) for row in stored for topic in linked[row.x_id]]
         Link.objects.bulk_create(links)
     # Batches from what was just written, not read back: this runs once per tweet at a busy event.
-    return _batches([(row, [topic.slug for topic in linked[row.x_id]]) for row in stored])
+    return _batches([(row, topic_slugs(linked[row.x_id])) for row in stored])
 
 
 def topics_activate(*, topics: Iterable[Topic], max_rules: int, max_rule_length: int) -> list[str]:
@@ -132,7 +132,7 @@ def topic_latest_seqs() -> dict[str, int]:
 
 def _tweet_batches(rows: list[Tweet]) -> list[TopicBatch]:
     rows = list(Tweet.objects.filter(pk__in=[r.pk for r in rows]).order_by("pk").prefetch_related("topics"))
-    return _batches([(row, [topic.slug for topic in row.topics.all()]) for row in rows])
+    return _batches([(row, topic_slugs(row.topics.all())) for row in rows])
 
 
 def _batches(rows: list[tuple[Tweet, list[str]]]) -> list[TopicBatch]:
@@ -146,11 +146,6 @@ def _batches(rows: list[tuple[Tweet, list[str]]]) -> list[TopicBatch]:
         TopicBatch(slug, "tweets", tuple(s for s, _ in pairs), items=tuple(i for _, i in pairs))
         for slug, pairs in by_topic.items()
     ]
-
-
-def _topic_order(topic: Topic) -> tuple:
-    """Topic.Meta.ordering, so a tweet lists its topics the same way when read back."""
-    return (topic.name, topic.pk)
 
 
 def _all_slugs(tweets: Iterable[NormalizedTweet]) -> set[str]:

@@ -81,7 +81,7 @@ class ViewerSocket:
 
     def close(self, code: int, reason: str) -> None:
         """Close after the frame being written, dropping what is still queued."""
-        if self._closing is not None:
+        if self._closing is not None or self._gone:
             return
         self._closing = (code, reason)
         self._pending.clear()
@@ -97,6 +97,8 @@ class ViewerSocket:
         while self._pending and self._pending[0][0] <= history_seq:
             self._pending.popleft()
         self._started = True
+        if self._gone:
+            return
         if self._closing is not None:
             self._write_close()
             return
@@ -120,7 +122,7 @@ class ViewerSocket:
         step = _StartedSend(self._send(message))
         try:
             done = step.run_first_step()
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:  # never into the hub's own task
             self._lost(exc)
             return
         if done:
@@ -140,14 +142,16 @@ class ViewerSocket:
                 self._gone = True  # nothing goes out after the close frame
                 code, reason = self._closing
                 await self._send({"type": "websocket.close", "code": code, "reason": reason})
-        except asyncio.CancelledError:
-            raise
+        except asyncio.CancelledError as exc:
+            if asyncio.current_task().cancelling():  # stop(): the consumer is detaching
+                raise
+            self._lost(exc)  # the send itself was cancelled: the connection is going away
         except Exception as exc:
             self._lost(exc)
         finally:
             self._writer = None
 
-    def _lost(self, exc: Exception) -> None:
+    def _lost(self, exc: BaseException) -> None:
         logger.debug("viewer %s: send failed: %r", self.label, exc)
         self._gone = True
         self._pending.clear()
@@ -197,6 +201,14 @@ class _StartedSend:
                     self._waiting_on = self._coro.send(None)
                 except StopIteration:
                     return
-        except asyncio.CancelledError:
-            self._coro.close()
+        except asyncio.CancelledError as cancel:
+            # As a task would: cancel what the send awaits and let it clean up, then stop it.
+            if self._waiting_on is not None:
+                self._waiting_on.cancel()
+            try:
+                self._coro.throw(cancel)
+            except BaseException:  # noqa: S110 (it ended, one way or another)
+                pass
+            finally:
+                self._coro.close()
             raise

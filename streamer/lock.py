@@ -20,6 +20,7 @@ LOCK_KEY = "tweetsite:stream-worker"
 # (a busy Redis, a GC pause) never loses it.
 LOCK_TTL_S = 15.0
 WAIT_POLL_S = 1.0
+REDIS_TIMEOUT_S = 2.0
 
 
 class LockLost(RuntimeError):
@@ -34,7 +35,7 @@ async def run_exclusively(
     While Redis is unreachable the holder keeps running (it still stores tweets) and renews again
     once Redis is back; if another worker took the lock meanwhile, LockLost is raised.
     """
-    redis = _client(redis_host)
+    redis, sentinels = _clients(redis_host)
     lock = redis.lock(LOCK_KEY, timeout=ttl_s, sleep=WAIT_POLL_S, blocking=False)
     try:
         await _acquire(lock)
@@ -49,14 +50,19 @@ async def run_exclusively(
             await lock.release()
         except (LockError, RedisError):
             pass  # not ours any more, or Redis is away: it lapses by itself
-        await redis.aclose()
+        for client in (redis, *sentinels):
+            await client.aclose()
 
 
-def _client(redis_host: dict) -> Redis:
-    """A client for settings.REDIS_HOST: a URL, or the master that Sentinels name."""
+def _clients(redis_host: dict) -> tuple[Redis, list[Redis]]:
+    """A client for settings.REDIS_HOST (a URL, or the master that Sentinels name), and the
+    Sentinel clients to close with it. Every call gives up after REDIS_TIMEOUT_S: a renewal must
+    not hang past the lock's TTL on a silent, partitioned Redis."""
+    timeouts = {"socket_timeout": REDIS_TIMEOUT_S, "socket_connect_timeout": REDIS_TIMEOUT_S}
     if "master_name" in redis_host:
-        return Sentinel(redis_host["sentinels"]).master_for(redis_host["master_name"])
-    return Redis.from_url(redis_host["address"])
+        sentinel = Sentinel(redis_host["sentinels"], sentinel_kwargs=timeouts)
+        return sentinel.master_for(redis_host["master_name"], **timeouts), list(sentinel.sentinels)
+    return Redis.from_url(redis_host["address"], **timeouts), []
 
 
 async def _acquire(lock) -> None:

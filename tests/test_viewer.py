@@ -141,3 +141,23 @@ async def test_a_close_that_has_to_wait_is_sent_once_and_nothing_follows_it():
     release.set()
     await asyncio.sleep(0.01)
     assert [m["type"] for m in sent] == ["websocket.send", "websocket.close"]
+
+
+async def test_a_send_whose_wait_is_cancelled_counts_as_a_lost_connection():
+    drained = asyncio.get_running_loop().create_future()
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+        if len(sent) == 2:
+            await drained  # the server gives up waiting for the client (its future is cancelled)
+
+    sent: list[dict] = []
+    socket = ViewerSocket(send)
+    socket.start('{"type":"history","tweets":[]}', history_seq=0)
+    push_tweet(socket, 1)
+    push_tweet(socket, 2)  # queued behind the waiting send
+    drained.cancel()
+    await asyncio.sleep(0.01)
+    push_tweet(socket, 3)
+    assert len(sent) == 2  # the history and t1: nothing is sent after the loss
+    assert socket.pending_count == 0

@@ -101,10 +101,21 @@ def _sentinel(entry: str) -> tuple[str, int]:
 
 
 # The Redis everything shares, as a channels-redis "hosts" entry; None without Redis.
+# A master or Sentinel cut off by a partition (not refusing, just silent) must not hang a process
+# for minutes: connects give up after this many seconds, and questions to a Sentinel too.
+REDIS_CONNECT_TIMEOUT_S = 2.0
 if REDIS_SENTINELS:
-    REDIS_HOST = {"master_name": REDIS_SENTINEL_MASTER, "sentinels": [_sentinel(e) for e in REDIS_SENTINELS]}
+    REDIS_HOST = {
+        "master_name": REDIS_SENTINEL_MASTER,
+        "sentinels": [_sentinel(e) for e in REDIS_SENTINELS],
+        "sentinel_kwargs": {
+            "socket_timeout": REDIS_CONNECT_TIMEOUT_S,
+            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+        },
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+    }
 elif REDIS_URL:
-    REDIS_HOST = {"address": REDIS_URL}
+    REDIS_HOST = {"address": REDIS_URL, "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S}
 else:
     REDIS_HOST = None
 if REDIS_HOST:

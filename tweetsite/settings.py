@@ -73,10 +73,19 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-# Persistent connections: with 0, every database_sync_to_async call (one per stored batch in the
-# worker) opens a new PostgreSQL connection, which cost the worker ~10 ms of CPU per tweet.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+# Under ASGI every request runs in a thread of its own, so persistent connections (CONN_MAX_AGE)
+# piled up, one per request, until PostgreSQL refused clients ("too many clients", found by
+# `make drill`). PostgreSQL uses psycopg's pool instead: threads borrow a connection and give it
+# back, and the worker still never opens one per batch (that had cost ~10 ms of CPU per tweet).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=10)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_MAX_SIZE > 0:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": 10,  # seconds a thread waits for a free connection before its request fails
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded worker writes while pages read: IMMEDIATE transactions queue writers instead of
     # failing with "database is locked" (feed's migration 0002 also switches the file to WAL).

@@ -22,3 +22,5 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # In-process tests run database_sync_to_async in pool threads; persistent connections there would
 # outlive each test and block dropping the PostgreSQL test database.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+# Nor a pool, whose idle connections would do the same (the processes tests start keep theirs).
+DATABASES["default"].get("OPTIONS", {}).pop("pool", None)  # noqa: F405

@@ -43,7 +43,7 @@ test-sqlite:
 	$(BIN)/python -m pytest
 
 test-postgres:
-	DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/python -m pytest -m "not sqlite_only"
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/python -m pytest
 
 # The fan-out benchmark (bench/): PostgreSQL on 127.0.0.1:5432 and redis-server, as for the tests.
 # Under 10 minutes; BENCH_ARGS="--quick" for a short run, "--scenario 1 --profile" for py-spy.

@@ -1,7 +1,8 @@
 """Shared fixtures: real Redis (pytest-redis), the X emulator, and real server/worker processes.
 
 Process fixtures run the project as production does: uvicorn or Daphne for the web, `manage.py
-stream` for the worker, all on the test database and a private redis-server.
+stream` for the worker, all on the test database and a private redis-server. Browser fixtures give
+Debian's Chromium through Playwright, and `orm` for database calls beside its sync API.
 """
 
 import os
@@ -10,24 +11,39 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from channels.layers import channel_layers
 from django.conf import settings
+from django.db import connections
+from playwright.sync_api import Browser, sync_playwright
 
 from xemulator import XEmulator
+
+from browser_pages import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
 X_TOKEN = "test-bearer-token"
 SERVERS = ["uvicorn", "daphne"]
 
 
-def pytest_collection_modifyitems(config, items):
+def pytest_collection_modifyitems(config, items) -> None:
+    """Browser tests get a longer timeout. `make test` runs the suite on SQLite, then on
+    PostgreSQL: tests marked postgres_only test what only PostgreSQL does, so on SQLite they are
+    deselected, not skipped."""
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(pytest.mark.timeout(240))
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return
+    deselected = [item for item in items if item.get_closest_marker("postgres_only")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]
 
 
 # --- Redis and the channel layer ----------------------------------------------------------------
@@ -255,3 +271,25 @@ def start_worker(process_env, tmp_path) -> Iterator[Callable[..., Process]]:
     yield start
     for process in started:
         process.stop()
+
+
+# --- Browsers -----------------------------------------------------------------------------------
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def orm(transactional_db) -> Iterator[Callable[..., Any]]:
+    """Run ORM calls (and async_to_sync) on a worker thread: Playwright's sync API keeps an event
+    loop on the test's thread, where Django refuses synchronous database access."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+
+        def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            return pool.submit(fn, *args, **kwargs).result(timeout=30)
+
+        yield run
+        pool.submit(connections.close_all).result(timeout=30)

@@ -28,3 +28,10 @@ class Viewer:
 def emit(emulator, *texts: str) -> None:
     for text in texts:
         emulator.emit(text=text, author=AUTHOR)
+
+
+async def emit_steadily(emulator, numbers: range, every_s: float = 0.3) -> None:
+    """Tweet "python N" for each N, one at a time, as at an event while processes reconnect."""
+    for n in numbers:
+        await asyncio.to_thread(emit, emulator, f"python {n}")
+        await asyncio.sleep(every_s)

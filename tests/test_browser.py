@@ -1,105 +1,35 @@
 """The pages in Chromium against the real stack: uvicorn, the stream worker, Redis and the X emulator.
 
-One test walks the live feed end to end (live delivery, hostile content, a server restart with a
+The test walks the live feed end to end (live delivery, hostile content, a server restart with a
 catch-up through the API, the "new tweets" button, hides, the wall and the home page) and saves
-screenshots; set UPDATE_SCREENSHOTS=1 to copy them to docs/. A second test drives the page's
-connection state machine against a scripted WebSocket (Playwright's route_web_socket). Every page is
-served under a strict Content-Security-Policy, and any violation fails the test.
+screenshots; set UPDATE_SCREENSHOTS=1 to copy them to docs/. Every page is served under a strict
+Content-Security-Policy (tests/browser_pages.py), and any violation fails the test. The connection
+state machine has its own test (test_browser_reconnect.py).
 """
 
-import json
 import os
 import re
 import shutil
 import time
 import zlib
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from channels.layers import channel_layers
-from django.db import connections
-from playwright.sync_api import Browser, Page, Route, WebSocketRoute, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from feed.models import Topic, Tweet
 from feed.publishing import publish_batches_sync
 from feed.services import tweets_set_hidden
 
+from browser_pages import feed_rows, new_page
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-VIEWPORT = {"width": 1280, "height": 800}
 expect.set_options(timeout=10_000)
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https://pbs.twimg.com; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-)
-AVATAR_COLOURS = ["#2f6fdf", "#d9485f", "#0e9f6e", "#9b5de5", "#f08c00", "#0b7285"]
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def _avatar(route: Route) -> None:
-    """Stand-in for X's avatar CDN: a generated portrait, or 404 for URLs containing "broken"."""
-    url = route.request.url
-    if "broken" in url:
-        route.fulfill(status=404, body="")
-        return
-    colour = AVATAR_COLOURS[sum(map(ord, url)) % len(AVATAR_COLOURS)]
-    svg = (
-        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 96 96">'
-        f'<defs><linearGradient id="g" x2="1" y2="1"><stop stop-color="{colour}"/>'
-        '<stop offset="1" stop-color="#1b1f3b"/></linearGradient></defs>'
-        '<rect width="96" height="96" fill="url(#g)"/>'
-        '<circle cx="48" cy="38" r="17" fill="#fff" opacity=".9"/>'
-        '<ellipse cx="48" cy="92" rx="32" ry="26" fill="#fff" opacity=".9"/></svg>'
-    )
-    route.fulfill(status=200, content_type="image/svg+xml", body=svg)
-
-
-def _with_csp(route: Route) -> None:
-    """Serve pages under a strict Content-Security-Policy: no inline script or style may be needed."""
-    if route.request.resource_type != "document":
-        route.fallback()
-        return
-    response = route.fetch()
-    route.fulfill(response=response, headers={**response.headers, "content-security-policy": CSP})
-
-
-def _new_page(browser: Browser) -> Page:
-    # A fulfilled document counts as public to Chromium's Local Network Access checks, which would
-    # then block the page's WebSocket to 127.0.0.1: grant the permission a user would.
-    context = browser.new_context(
-        viewport=VIEWPORT, reduced_motion="reduce", permissions=["local-network-access"]
-    )
-    context.route("https://pbs.twimg.com/**", _avatar)
-    context.route(re.compile(r"^http://127\.0\.0\.1:\d+/"), _with_csp)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    violations: list[str] = []
-    page.on("console", lambda m: "Content Security Policy" in m.text and violations.append(m.text))
-    page.csp_violations = violations  # type: ignore[attr-defined]
-    return page
-
-
-def _feed_rows(page: Page) -> list[tuple[int, str]]:
-    """(seq, text) of every tweet in the feed, top to bottom."""
-    rows = page.eval_on_selector_all(
-        "#feed > .tweet",
-        "items => items.map(i => [Number(i.dataset.seq), i.querySelector('.tweet__text').textContent])",
-    )
-    return [(seq, text) for seq, text in rows]
 
 
 def _db_rows(slug: str) -> list[tuple[int, str]]:
@@ -113,19 +43,6 @@ def _wait(predicate, timeout: float = 15.0, what: str = "condition") -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
-
-
-@pytest.fixture
-def orm(transactional_db) -> Iterator[Callable[..., Any]]:
-    """Run ORM calls (and async_to_sync) on a worker thread: Playwright's sync API keeps an event
-    loop on the test's thread, where Django refuses synchronous database access."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-
-        def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-            return pool.submit(fn, *args, **kwargs).result(timeout=30)
-
-        yield run
-        pool.submit(connections.close_all).result(timeout=30)
 
 
 @pytest.fixture
@@ -216,14 +133,14 @@ def test_live_feed_end_to_end(
     _wait(lambda: x_emulator.connected, what="the worker's stream")
     alice = {"id": "1001", "username": "alice", "name": "Alice"}
 
-    page = _new_page(browser)
+    page = new_page(browser)
     dialogs: list[str] = []
     errors: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.on("pageerror", lambda error: errors.append(str(error)))
     catch_up_requests: list[str] = []
     page.on("request", lambda r: "/tweets/?after=" in r.url and catch_up_requests.append(r.url))
-    home = _new_page(browser)
+    home = new_page(browser)
     home.goto(server.url + "/")
     expect(home.locator(".topic-card")).to_have_count(2)
 
@@ -275,7 +192,7 @@ def test_live_feed_end_to_end(
     expected = orm(_db_rows, "wall")
     assert len(expected) == 1 + 2 + 60 + 3
     expect(page.locator("#feed > .tweet")).to_have_count(len(expected))
-    rows = _feed_rows(page)
+    rows = feed_rows(page)
     assert [seq for seq, _ in rows] == [seq for seq, _ in expected]  # each once, newest first
     newest = ["wall after restart 2", "wall after restart 1", "wall after restart 0", "wall while down 59"]
     assert [text for _, text in rows][:4] == newest
@@ -304,7 +221,7 @@ def test_live_feed_end_to_end(
         )
     )
     expect(page.locator("#feed .tweet__text", has_text=hostile[0])).to_have_count(0)
-    assert [seq for seq, _ in _feed_rows(page)] == [seq for seq, _ in orm(_db_rows, "wall")]
+    assert [seq for seq, _ in feed_rows(page)] == [seq for seq, _ in orm(_db_rows, "wall")]
 
     # The home page's counts follow along (polled every 5 s).
     wall_count = home.locator(".topic-card[data-slug='wall'] [data-topic-count]")
@@ -313,7 +230,7 @@ def test_live_feed_end_to_end(
     # d. Screenshots of a well-filled topic, on the page and on the wall (dark by default).
     texts = _emit_showcase(x_emulator)
     _wait(lambda: len(orm(_db_rows, "pycon")) == len(texts), what="showcase stored")
-    shot = _new_page(browser)
+    shot = new_page(browser)
     shot.goto(f"{server.url}/topics/pycon/")
     expect(shot.locator("#feed-status")).to_have_attribute("data-state", "live")
     expect(shot.locator("#feed > .tweet")).to_have_count(len(texts))
@@ -338,81 +255,3 @@ def test_live_feed_end_to_end(
     expect(page.locator("h1")).to_have_text("This page isn’t here")
     assert dialogs == [] and errors == []
     assert page.csp_violations == home.csp_violations == shot.csp_violations == []
-
-
-def test_connection_state_machine(browser, start_server, orm) -> None:
-    """A scripted socket: history, hide and unhide, a 4408 close with catch-up, then 4404. The page
-    never sends a frame."""
-    server = start_server("uvicorn")
-    base = datetime.now(UTC) - timedelta(minutes=5)
-
-    def make_tweets() -> list[int]:
-        topic = Topic.objects.create(name="Scripted", slug="scripted", query="scripted")
-        made = [
-            Tweet.objects.create(
-                x_id=str(10**17 + i),
-                author_id="1",
-                author_username="bob",
-                author_name="Bob",
-                text=f"stored {i}",
-                created_at=base + timedelta(seconds=i),
-            )
-            for i in range(5)
-        ]
-        topic.tweets.add(*made)
-        return [t.pk for t in made]
-
-    seqs = orm(make_tweets)
-
-    def wire(i: int) -> dict:
-        return {
-            "seq": seqs[i],
-            "id": str(10**17 + i),
-            "text": f"stored {i}",
-            "html": f"stored {i}",
-            "created_at": (base + timedelta(seconds=i)).isoformat(),
-            "url": "javascript:alert(1)",
-            "author": {"id": "1", "username": "bob", "name": "Bob", "avatar_url": ""},
-            "lang": "en",
-            "topics": [],
-        }
-
-    connects: list[WebSocketRoute] = []
-    sent_by_page: list[str] = []
-
-    def on_socket(ws: WebSocketRoute) -> None:
-        connects.append(ws)
-        ws.on_message(lambda message: sent_by_page.append(message))
-        if len(connects) == 1:  # history holds 0 and 1; then the server gives up on the page
-            ws.send(json.dumps({"type": "history", "tweets": [wire(1), wire(0)]}))
-            ws.send(json.dumps({"type": "tweets", "tweets": [wire(1)]}))  # a duplicate: ignored
-        elif len(connects) == 2:  # history holds only 4: 2 and 3 must come from the API
-            ws.send(json.dumps({"type": "history", "tweets": [wire(4)]}))
-        else:
-            ws.close(code=4404, reason="unknown topic")
-
-    page = _new_page(browser)
-    page.route_web_socket(re.compile(r"/ws/topics/scripted/$"), on_socket)
-    page.goto(f"{server.url}/topics/scripted/")
-    status = page.locator("#feed-status")
-    expect(status).to_have_attribute("data-state", "live")
-    expect(page.locator("#feed > .tweet")).to_have_count(2)
-    assert page.locator("#feed a.tweet__time").count() == 0  # only https://x.com/ URLs are linked
-    assert page.locator("#feed").get_attribute("data-last-seq") == str(seqs[1])
-    connects[0].send(json.dumps({"type": "hide", "ids": [str(10**17)]}))
-    expect(page.locator("#feed > .tweet")).to_have_count(1)
-    connects[0].send(json.dumps({"type": "tweets", "tweets": [wire(0)]}))  # shown again
-    expect(page.locator("#feed > .tweet")).to_have_count(2)
-
-    connects[0].close(code=4408, reason="too slow")
-    expect(page.locator("#feed > .tweet")).to_have_count(5)
-    assert [seq for seq, _ in _feed_rows(page)] == sorted(seqs, reverse=True)
-    expect(status).to_have_attribute("data-state", "live")
-    assert page.locator("#feed").get_attribute("data-last-seq") == str(seqs[4])
-
-    connects[1].close(code=1011, reason="server error")
-    expect(status).to_have_attribute("data-state", "not-found", timeout=15_000)
-    expect(status).to_contain_text("Topic not found")
-    expect(page.locator("#feed > .tweet")).to_have_count(5)  # what was shown stays
-    assert len(connects) == 3 and sent_by_page == []
-    assert page.csp_violations == []

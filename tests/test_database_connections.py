@@ -7,7 +7,7 @@ from django.db import connection
 
 from feed.models import Topic
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres_only]
 
 
 def connections_to_test_database() -> int:
@@ -17,8 +17,6 @@ def connections_to_test_database() -> int:
 
 
 def test_many_requests_share_the_pool_instead_of_leaving_a_connection_each(start_server):
-    if connection.vendor != "postgresql":
-        pytest.skip("the pool is PostgreSQL's")
     Topic.objects.create(name="Python", slug="python", query="python")
     before = connections_to_test_database()
     server = start_server("uvicorn", DATABASE_POOL_MAX_SIZE="3")

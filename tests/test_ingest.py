@@ -37,10 +37,9 @@ def test_a_tweet_seen_twice_is_stored_and_announced_once():
     assert again == []
 
 
+@pytest.mark.postgres_only  # SQLite serialises writers: the second one waits instead of racing
 @pytest.mark.django_db(transaction=True)
 def test_a_tweet_another_writer_stores_first_is_announced_by_that_writer_only():
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite serialises writers: the second one waits instead of racing")
     Topic.objects.create(name="Python", slug="python", query="python")
     tweet_id = "1862000000000000777"
 

@@ -9,7 +9,7 @@ import pytest
 from feed.models import Topic, Tweet
 
 from conftest import wait_until
-from live_viewer import Viewer, emit
+from live_viewer import Viewer, emit, emit_steadily
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,9 +41,7 @@ def test_tweets_published_while_redis_is_down_still_reach_an_open_page(stack, x_
             wait_until, lambda: Tweet.objects.count() == 4, 10
         )  # stored regardless
         await asyncio.to_thread(restartable_redis.start)
-        for n in range(5, 11):  # keep tweeting while the web process re-subscribes, as at an event
-            await asyncio.to_thread(emit, x_emulator, f"python {n}")
-            await asyncio.sleep(0.3)
+        await emit_steadily(x_emulator, range(5, 11))  # while the web process re-subscribes
         await asyncio.to_thread(wait_until, lambda: len(set(viewer.seqs)) == 10, 15)
         done.set()
         await watching

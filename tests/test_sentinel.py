@@ -10,7 +10,7 @@ import redis
 from feed.models import Topic, Tweet
 
 from conftest import ROOT, RedisServer, free_port, wait_for_port, wait_until
-from live_viewer import Viewer, emit
+from live_viewer import Viewer, emit, emit_steadily
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -84,9 +84,7 @@ def test_a_page_keeps_getting_tweets_across_a_sentinel_failover(
         await asyncio.to_thread(sentinel_redis.master.stop)
         promoted = lambda: sentinel_redis.master_port() == sentinel_redis.replica.port  # noqa: E731
         assert await asyncio.to_thread(wait_until, promoted, 20)
-        for n in range(3, 9):  # tweets keep coming while everyone reconnects to the new master
-            await asyncio.to_thread(emit, x_emulator, f"python {n}")
-            await asyncio.sleep(0.3)
+        await emit_steadily(x_emulator, range(3, 9))  # while everyone reconnects to the new master
         await asyncio.to_thread(wait_until, lambda: len(set(viewer.seqs)) == 8, 20)
         done.set()
         await watching

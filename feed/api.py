@@ -6,7 +6,15 @@ from django.views.decorators.http import require_GET
 
 from feed.models import Topic
 from feed.rendering import encode, tweet_wire
-from feed.selectors import HISTORY_LIMIT, topic_slugs, topics_active_with_counts, tweets_page
+from feed.selectors import (
+    HISTORY_LIMIT,
+    topic_moderation_after,
+    topic_slugs,
+    topics_active_with_counts,
+    tweets_page,
+)
+
+MODERATION_API_PAGE = 200
 
 
 @require_GET
@@ -34,6 +42,37 @@ def topic_tweets(request: HttpRequest, slug: str) -> HttpResponse:
         "has_more": has_more,
     }
     return HttpResponse(encode(body), content_type="application/json")
+
+
+@require_GET
+def topic_moderation(request: HttpRequest, slug: str) -> HttpResponse:
+    """`?after=<mark>`: the topic's moderation decisions since then, oldest first.
+
+    A page that was away applies these before it goes live again, so a tweet hidden while it was
+    away leaves its screen; a "show" carries the tweet, so one shown again comes back.
+    """
+    topic = get_object_or_404(Topic, slug=slug, is_active=True)
+    try:
+        after = _optional_int(request.GET.get("after")) or 0
+    except ValueError as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    events = topic_moderation_after(topic=topic, after=after, limit=MODERATION_API_PAGE + 1)
+    rows = [
+        {
+            "mod": event.pk,
+            "action": event.action,
+            "seq": event.tweet_id,
+            "id": event.tweet.x_id,
+            "tweet": tweet_wire(event.tweet, topic_slugs(event.tweet.topics.all()))
+            if event.action == "show"
+            else None,
+        }
+        for event in events[:MODERATION_API_PAGE]
+    ]
+    return HttpResponse(
+        encode({"events": rows, "has_more": len(events) > MODERATION_API_PAGE}),
+        content_type="application/json",
+    )
 
 
 def _optional_int(value: str | None) -> int | None:

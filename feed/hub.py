@@ -8,7 +8,13 @@ socket of the topic. Sockets have no channel-layer channel of their own, so a co
 costs no Redis round trip.
 
 The hub also keeps each topic's history frame (the newest tweets), so a storm of connects costs one
-database query per topic rather than one per socket.
+database query per topic rather than one per socket. Everything it holds for a topic lives in one
+TopicState (feed/topic_state.py).
+
+Moderation decisions are stored (feed.models.ModerationEvent) before anyone is told. The pub/sub
+message about one is only a nudge to read the new decisions now; the hub also polls for them, and
+checks for them before it serves a cached history, so a hide reaches every screen even when the
+message is lost (Redis away) and never comes back from a cache.
 """
 
 import asyncio
@@ -16,6 +22,7 @@ import json
 import logging
 import time
 import weakref
+from collections import OrderedDict
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -23,7 +30,14 @@ from channels.layers import get_channel_layer
 
 from feed.direct_write import text_frame
 from feed.publishing import HEARTBEAT_GROUP, HEARTBEAT_MESSAGE_TYPE, HUB_MESSAGE_TYPE, group_name
-from feed.selectors import HISTORY_LIMIT, topic_get_active, topic_history_items, topic_items_after
+from feed.selectors import (
+    topic_get_with_mark,
+    topic_history_items,
+    topic_items_after,
+    topic_moderation_items_after,
+    topics_moderation_marks,
+)
+from feed.topic_state import FreshRead, TopicState
 from feed.viewer import CLOSE_TOO_SLOW, ViewerSocket, tweets_frame
 
 logger = logging.getLogger(__name__)
@@ -38,80 +52,112 @@ PING_FRAME = '{"type":"ping"}'
 PING_WIRE = text_frame(PING_FRAME)
 CLOSE_UNKNOWN_TOPIC = 4404
 MAX_SLUG_LENGTH = 80  # Topic.slug's max_length
-# A topic switched off in the admin stops taking new viewers within this many seconds.
-TOPIC_CACHE_S = 2.0
+# A slug that is no active topic is answered from memory for this long: a page left open on a
+# removed topic, or a script trying slugs, costs one query per slug per period. Bounded, so made-up
+# slugs cannot grow it without limit.
+UNKNOWN_TOPIC_CACHE_S = 5.0
+MAX_UNKNOWN_TOPICS = 10_000
+# Moderation decisions normally arrive as a nudge within milliseconds; this poll is the fallback
+# when the nudge is lost (Redis away when the moderator acted). One query per process per period.
+MODERATION_POLL_S = 2.0
 
 
 class TopicHub:
     def __init__(self) -> None:
         self._layer = get_channel_layer()
         self._channel: str | None = None
-        self._reader: asyncio.Task | None = None
-        self._pinger: asyncio.Task | None = None
-        self._subscribed: dict[str, asyncio.Future] = {}
-        # Viewers, by topic slug.
-        self._sockets: dict[str, set[ViewerSocket]] = {}
-        self._topic_active: dict[str, tuple[bool, float]] = {}
-        # History: the newest tweets seen live (always kept) and the cached history frame.
-        self._recent: dict[str, list[tuple[int, str]]] = {}
-        self._stored: dict[str, list[tuple[int, str]]] = {}
-        self._generation: dict[str, int] = {}
-        self._history: dict[str, tuple[str, int]] = {}
-        self._history_loads: dict[str, asyncio.Future] = {}
-        # Recovery: the newest seq delivered per topic, and catch-ups under way.
-        self._seen_seq: dict[str, int] = {}
-        self._catching_up: dict[str, asyncio.Task] = {}
-        self._held: dict[str, list[dict[str, Any]]] = {}
+        self._tasks: list[asyncio.Task] = []  # reader, pinger, moderation poller: never cancelled
+        self._topics: dict[str, TopicState] = {}
+        self._checks: dict[str, FreshRead] = {}
+        self._unknown: OrderedDict[str, float] = OrderedDict()  # slug -> until (monotonic)
 
     # --- Topics ---------------------------------------------------------------------------
     async def topic_is_active(self, slug: str) -> bool:
-        """Whether viewers may watch `slug`; cached briefly, so a connect storm costs one query."""
-        now = time.monotonic()
-        cached = self._topic_active.get(slug)
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        """Whether viewers may watch `slug`, read after this call began (one query per connect
+        wave), which also brings the topic's moderation mark up to date for `attach`."""
+        until = self._unknown.get(slug)
+        if until is not None and until > time.monotonic():
+            return False
         if len(slug) > MAX_SLUG_LENGTH:
             return False
-        active = await database_sync_to_async(topic_get_active)(slug=slug) is not None
-        if active:  # only real topics are cached: made-up slugs must not grow this dict
-            self._topic_active[slug] = (active, now + TOPIC_CACHE_S)
-        return active
+        check = self._checks.get(slug)
+        if check is None:
+            check = self._checks[slug] = FreshRead(
+                lambda: database_sync_to_async(topic_get_with_mark)(slug=slug)
+            )
+        try:
+            active, mark = await check()
+        finally:
+            if check.idle and self._checks.get(slug) is check:
+                del self._checks[slug]
+        if not active:
+            self._remember_unknown(slug)
+            return False
+        topic = self._topic(slug)
+        topic.wanted_mark = max(topic.wanted_mark, mark)
+        return True
+
+    def _topic(self, slug: str) -> TopicState:
+        topic = self._topics.get(slug)
+        if topic is None:
+            topic = self._topics[slug] = TopicState(slug)
+        return topic
+
+    def _remember_unknown(self, slug: str) -> None:
+        self._unknown[slug] = time.monotonic() + UNKNOWN_TOPIC_CACHE_S
+        self._unknown.move_to_end(slug)
+        while len(self._unknown) > MAX_UNKNOWN_TOPICS:
+            self._unknown.popitem(last=False)
 
     # --- Viewers ----------------------------------------------------------------------------
     async def attach(self, slug: str, socket: ViewerSocket) -> None:
         """Register `socket`, then send it the history and what arrived meanwhile, in order.
 
-        Registering first means no tweet falls between the snapshot and the live stream; frames
-        already covered by the snapshot are dropped by the socket (see ViewerSocket.start).
+        Registering first means no tweet or decision falls between the snapshot and the live
+        stream; frames already covered by the snapshot are dropped by the socket (ViewerSocket.start).
         """
-        self._sockets.setdefault(slug, set()).add(socket)
+        topic = self._topic(slug)
+        topic.sockets.add(socket)
         try:
-            await self._subscribe(slug)
-            frame, seq = await self._history_frame(slug)
+            await self._subscribe(topic)
+            frame, seq, mark = await self._history_frame(topic)
         except BaseException:
             self.detach(slug, socket)  # the consumer's disconnect never runs after a failed connect
             raise
-        socket.start(frame, seq)
+        socket.start(frame, seq, mark)
 
     def detach(self, slug: str, socket: ViewerSocket) -> None:
-        sockets = self._sockets.get(slug)
-        if sockets is not None:
-            sockets.discard(socket)
+        topic = self._topics.get(slug)
+        if topic is not None:
+            topic.sockets.discard(socket)
         socket.stop()
 
     def viewer_count(self, slug: str) -> int:
-        return len(self._sockets.get(slug, ()))
+        topic = self._topics.get(slug)
+        return len(topic.sockets) if topic else 0
+
+    def _push(self, topic: TopicState, *frame: Any, mark: int = 0) -> None:
+        """One frame to every socket of the topic; a socket that fails is closed, the rest go on."""
+        for socket in tuple(topic.sockets):
+            try:
+                socket.push(*frame, mark=mark)
+            except Exception:
+                logger.exception(
+                    "hub: %s: writing to viewer %s failed; dropping it", topic.slug, socket.label
+                )
+                topic.sockets.discard(socket)
+                socket.stop()
 
     # --- Channel layer ----------------------------------------------------------------------
-    async def _subscribe(self, slug: str) -> None:
-        subscribed = self._subscribed.get(slug)
+    async def _subscribe(self, topic: TopicState) -> None:
+        subscribed = topic.subscribed
         if subscribed is None:
-            subscribed = self._subscribed[slug] = asyncio.ensure_future(self._group_add(slug))
+            subscribed = topic.subscribed = asyncio.ensure_future(self._group_add(topic.slug))
         try:
             await asyncio.shield(subscribed)
         except Exception:
-            if self._subscribed.get(slug) is subscribed:
-                del self._subscribed[slug]  # Redis was away: the next viewer tries again
+            if topic.subscribed is subscribed:
+                topic.subscribed = None  # Redis was away: the next viewer tries again
             raise
 
     async def _group_add(self, slug: str) -> None:
@@ -119,8 +165,11 @@ class TopicHub:
             channel = await self._layer.new_channel(prefix="hub")
             await self._layer.group_add(HEARTBEAT_GROUP, channel)
             self._channel = channel
-            self._reader = asyncio.create_task(self._read_forever(), name="feed-hub-reader")
-            self._pinger = asyncio.create_task(self._ping_forever(), name="feed-hub-pinger")
+            self._tasks = [
+                asyncio.create_task(self._read_forever(), name="feed-hub-reader"),
+                asyncio.create_task(self._ping_forever(), name="feed-hub-pinger"),
+                asyncio.create_task(self._poll_moderation_forever(), name="feed-hub-moderation"),
+            ]
         await self._layer.group_add(group_name(slug), self._channel)
 
     async def _read_forever(self) -> None:
@@ -145,9 +194,8 @@ class TopicHub:
         """Tell every socket the server is alive, so pages notice a silently dead connection."""
         while True:
             await asyncio.sleep(PING_EVERY_S)
-            for sockets in self._sockets.values():
-                for socket in tuple(sockets):
-                    socket.push(0, PING_FRAME, None, PING_WIRE)
+            for topic in tuple(self._topics.values()):
+                self._push(topic, 0, PING_FRAME, None, PING_WIRE)
 
     def dispatch(self, message: dict[str, Any]) -> None:
         """Deliver one published batch to this process's viewers of its topic."""
@@ -157,40 +205,40 @@ class TopicHub:
         if message.get("type") != HUB_MESSAGE_TYPE:
             logger.warning("hub: ignoring message of type %r", message.get("type"))
             return
-        slug = message["topic"]
-        seqs = message["seqs"]
-        if message["kind"] == "close":
-            self._topic_active[slug] = (False, time.monotonic() + TOPIC_CACHE_S)
-            for socket in tuple(self._sockets.get(slug, ())):
+        topic = self._topics.get(message["topic"])
+        if topic is None:
+            return  # not viewed here
+        kind = message["kind"]
+        if kind == "close":
+            self._remember_unknown(topic.slug)
+            for socket in tuple(topic.sockets):
                 socket.close(CLOSE_UNKNOWN_TOPIC, "this topic was switched off")
             return
-        if slug in self._held:  # a catch-up is filling a gap: it replays these in order
-            self._held[slug].append(message)
+        if kind == "moderation":
+            self._moderation_ahead(topic, message["mod"])
             return
-        if message["kind"] == "hide":
-            self._hide(slug, seqs, message["ids"])
+        if topic.held is not None:  # a catch-up is filling a gap: it replays these in order
+            topic.held.append(message)
             return
-        seen, previous = self._seen_seq.get(slug), message.get("prev_seq")
-        if seen is not None and previous is not None and previous > seen:
-            self._gap(slug, held=[message])
-            return
-        self._deliver(slug, seqs, message["items"])
+        seqs, seen, previous = message["seqs"], topic.seen_seq, message.get("prev_seq")
+        if seen is not None and previous is not None:
+            if previous > seen:
+                self._gap(topic, held=[message])
+                return
+            if max(seqs) <= seen:
+                return  # published twice (a retry after a timeout that had gone through)
+        self._deliver(topic, seqs, message["items"])
 
-    def _hide(self, slug: str, seqs: list[int], ids: list[str]) -> None:
-        self._forget(slug, set(seqs))
-        frame = '{"type":"hide","ids":' + _json_list(ids) + "}"
-        for socket in tuple(self._sockets.get(slug, ())):
-            socket.push(max(seqs), frame, None)
-
-    def _deliver(self, slug: str, seqs: list[int], items: list[str]) -> None:
-        self._seen_seq[slug] = max(self._seen_seq.get(slug, 0), *seqs)
-        self._remember(slug, list(zip(seqs, items, strict=True)))
+    def _deliver(self, topic: TopicState, seqs: list[int], items: list[str]) -> None:
+        topic.seen_seq = max(topic.seen_seq or 0, *seqs)
+        seqs, items = topic.visible(seqs, items)
+        if not seqs:
+            return
+        topic.remember(list(zip(seqs, items, strict=True)))
         inner = ",".join(items)
         frame = tweets_frame(inner)
         wire = text_frame(frame)  # the same bytes for every socket on the direct path
-        top = max(seqs)
-        for socket in tuple(self._sockets.get(slug, ())):
-            socket.push(top, frame, inner, wire)
+        self._push(topic, max(seqs), frame, inner, wire)
 
     # --- Recovery ---------------------------------------------------------------------------
     # The channel layer delivers at most once: while Redis is away, published batches are lost to
@@ -201,110 +249,161 @@ class TopicHub:
 
     def _check_heartbeat(self, seqs: dict[str, int]) -> None:
         for slug, newest in seqs.items():
-            seen = self._seen_seq.get(slug)
-            if seen is not None and newest > seen and slug not in self._held:
-                self._gap(slug, held=[], target=newest)
+            topic = self._topics.get(slug)
+            if topic is None or topic.seen_seq is None or topic.held is not None:
+                continue
+            if newest > topic.seen_seq:
+                self._gap(topic, held=[], target=newest)
 
-    def _gap(self, slug: str, *, held: list[dict[str, Any]], target: int = 0) -> None:
-        if not self._sockets.get(slug):
+    def _gap(self, topic: TopicState, *, held: list[dict[str, Any]], target: int = 0) -> None:
+        if not topic.sockets:
             # Nobody to send the missed tweets to: forget what is cached, so the next viewer's
             # history comes from the database, gap included.
-            self._invalidate(slug)
+            topic.invalidate()
+            topic.seen_seq = None
             for message in held:
                 self.dispatch(message)
             return
-        self._held[slug] = held
-        task = asyncio.create_task(self._catch_up(slug, target), name=f"hub-catch-up-{slug}")
-        self._catching_up[slug] = task
+        topic.held = held
+        topic.catching_up = asyncio.create_task(
+            self._catch_up(topic, target), name=f"hub-catch-up-{topic.slug}"
+        )
 
-    async def _catch_up(self, slug: str, target: int) -> None:
+    async def _catch_up(self, topic: TopicState, target: int) -> None:
         try:
             while pairs := await database_sync_to_async(topic_items_after)(
-                slug=slug, seq=self._seen_seq[slug]
+                slug=topic.slug, seq=topic.seen_seq
             ):
                 logger.warning(
-                    "hub: %s: %d tweets missed on the channel layer, sent from the database", slug, len(pairs)
+                    "hub: %s: %d tweets missed on the channel layer, sent from the database",
+                    topic.slug,
+                    len(pairs),
                 )
-                self._deliver(slug, [seq for seq, _ in pairs], [item for _, item in pairs])
+                self._deliver(topic, [seq for seq, _ in pairs], [item for _, item in pairs])
+            # Hidden tweets count in the worker's heartbeat but are never sent: don't chase them.
+            topic.seen_seq = max(topic.seen_seq, target)
+            held, topic.held, topic.catching_up = topic.held or [], None, None
+            for message in held:  # no await since the last read: all in order
+                self._replay(topic, message)
         except Exception:
-            logger.exception("hub: catch-up of %s failed; its pages reconnect and catch up themselves", slug)
-            self._catching_up.pop(slug, None)
-            self._held.pop(slug, None)
-            self._invalidate(slug)
-            for socket in tuple(self._sockets.get(slug, ())):
+            logger.exception(
+                "hub: catch-up of %s failed; its pages reconnect and catch up themselves", topic.slug
+            )
+            topic.held = topic.catching_up = None
+            topic.invalidate()
+            topic.seen_seq = None
+            for socket in tuple(topic.sockets):
                 socket.close(CLOSE_TOO_SLOW, "the server lost its place in the stream; catching up")
-            return
-        self._catching_up.pop(slug, None)
-        # Hidden tweets count in the worker's heartbeat but are never sent: don't chase them.
-        self._seen_seq[slug] = max(self._seen_seq[slug], target)
-        for message in self._held.pop(slug, []):  # no await since the last read: all in order
-            self._replay(slug, message)
 
-    def _replay(self, slug: str, message: dict[str, Any]) -> None:
+    def _replay(self, topic: TopicState, message: dict[str, Any]) -> None:
         if message["kind"] != "tweets" or message.get("prev_seq") is None:
-            self.dispatch(message)  # hides, closes and moderators' unhides go out as they are
+            self.dispatch(message)
             return
-        fresh = [
-            (s, i) for s, i in zip(message["seqs"], message["items"], strict=True) if s > self._seen_seq[slug]
-        ]
+        fresh = [(s, i) for s, i in zip(message["seqs"], message["items"], strict=True) if s > topic.seen_seq]
         if fresh:
-            self._deliver(slug, [s for s, _ in fresh], [i for _, i in fresh])
+            self._deliver(topic, [s for s, _ in fresh], [i for _, i in fresh])
 
-    def _invalidate(self, slug: str) -> None:
-        self._stored.pop(slug, None)
-        self._history.pop(slug, None)
-        self._seen_seq.pop(slug, None)
-        self._generation[slug] = self._generation.get(slug, 0) + 1
+    # --- Moderation -------------------------------------------------------------------------
+    # A topic's decisions are applied in mark order, by one task at a time, from the database.
+
+    def _moderation_ahead(self, topic: TopicState, mark: int) -> None:
+        topic.wanted_mark = max(topic.wanted_mark, mark)
+        if topic.mark is None:
+            return  # nothing loaded or sent yet: the first history load reads the decisions
+        if topic.wanted_mark > topic.mark and topic.moderating is None:
+            topic.moderating = asyncio.create_task(self._moderate(topic), name=f"hub-moderate-{topic.slug}")
+
+    async def _moderate(self, topic: TopicState) -> None:
+        try:
+            while topic.mark is not None and topic.wanted_mark > topic.mark:
+                rows = await database_sync_to_async(topic_moderation_items_after)(
+                    slug=topic.slug, after=topic.mark
+                )
+                if not rows:
+                    topic.mark = topic.wanted_mark  # the topic is gone, or the mark was another's
+                    break
+                self._apply_decisions(topic, rows)
+        except Exception:
+            logger.exception(
+                "hub: %s: reading moderation decisions failed; the next poll retries", topic.slug
+            )
+        finally:
+            topic.moderating = None
+
+    def _apply_decisions(self, topic: TopicState, rows: list[tuple[int, str, int, str, str | None]]) -> None:
+        """Send each tweet's latest decision to every socket, and drop cached history."""
+        latest = {seq: (action, x_id, item) for _, action, seq, x_id, item in rows}
+        mark = rows[-1][0]
+        hidden = sorted(seq for seq, (action, _, _) in latest.items() if action == "hide")
+        shown = sorted(seq for seq, (action, _, _) in latest.items() if action == "show")
+        topic.hide(hidden)
+        topic.show(shown)
+        topic.invalidate()
+        topic.mark = mark
+        logger.info(
+            "hub: %s: moderation up to %d: %d hidden, %d shown", topic.slug, mark, len(hidden), len(shown)
+        )
+        if hidden:
+            ids = [latest[seq][1] for seq in hidden]
+            frame = f'{{"type":"hide","mod":{mark},"ids":{json.dumps(ids)},"seqs":{json.dumps(hidden)}}}'
+            self._push(topic, 0, frame, None, mark=mark)
+        if shown:
+            tweets = ",".join(latest[seq][2] for seq in shown)
+            self._push(topic, 0, f'{{"type":"show","mod":{mark},"tweets":[{tweets}]}}', None, mark=mark)
+
+    async def _poll_moderation_forever(self) -> None:
+        """The fallback for a lost nudge: every viewed topic's newest decision, one query for all."""
+        while True:
+            await asyncio.sleep(MODERATION_POLL_S)
+            try:
+                viewed = [slug for slug, topic in self._topics.items() if topic.mark is not None]
+                if not viewed:
+                    continue
+                marks = await database_sync_to_async(topics_moderation_marks)(slugs=viewed)
+                for slug, mark in marks.items():
+                    if (topic := self._topics.get(slug)) is not None:
+                        self._moderation_ahead(topic, mark)
+            except Exception:
+                logger.exception("hub: polling for moderation decisions failed; trying again")
 
     # --- History ----------------------------------------------------------------------------
-    # The history frame is built from the tweets last loaded from the database (`_stored`) merged
-    # with the newest tweets seen live (`_recent`). Live tweets only rebuild the frame; a hide
-    # drops `_stored` and bumps the topic's generation, so the next connect reloads once.
+    async def _history_frame(self, topic: TopicState) -> tuple[str, int, int]:
+        """The topic's history frame, reflecting every decision stored before this connect began."""
+        needed = topic.wanted_mark  # as read by topic_is_active, after this connect began
+        while True:
+            await self._load_history(topic)
+            if topic.mark is not None and needed > topic.mark:
+                self._moderation_ahead(topic, needed)
+                if topic.moderating is not None:
+                    await asyncio.shield(topic.moderating)
+                if needed > topic.mark:
+                    raise RuntimeError(f"{topic.slug}: moderation decisions could not be read")
+            if topic.stored is not None:
+                return topic.history_frame()
 
-    def _remember(self, slug: str, pairs: list[tuple[int, str]]) -> None:
-        recent = self._recent.setdefault(slug, [])
-        recent.extend(pairs)
-        recent.sort(key=lambda pair: -pair[0])
-        del recent[HISTORY_LIMIT:]
-        self._history.pop(slug, None)
-
-    def _forget(self, slug: str, seqs: set[int]) -> None:
-        self._recent[slug] = [p for p in self._recent.get(slug, []) if p[0] not in seqs]
-        self._stored.pop(slug, None)
-        self._history.pop(slug, None)
-        self._generation[slug] = self._generation.get(slug, 0) + 1
-
-    async def _history_frame(self, slug: str) -> tuple[str, int]:
-        while (stored := self._stored.get(slug)) is None:
-            generation = self._generation.get(slug, 0)
-            load = self._history_loads.get(slug)
+    async def _load_history(self, topic: TopicState) -> None:
+        while topic.stored is None:
+            generation = topic.generation
+            load = topic.history_load
             if load is None:
-                load = self._history_loads[slug] = asyncio.ensure_future(self._load(slug))
+                load = topic.history_load = asyncio.ensure_future(
+                    database_sync_to_async(topic_history_items)(slug=topic.slug)
+                )
             try:
-                items = await asyncio.shield(load)
+                mark, items = await asyncio.shield(load)
             finally:
-                if self._history_loads.get(slug) is load:
-                    del self._history_loads[slug]
-            if self._generation.get(slug, 0) == generation:
-                self._stored[slug] = items  # else a hide raced the load: load again
-                # Only a first load sets it: raising it later could hide a gap from the viewers
-                # already attached.
-                self._seen_seq.setdefault(slug, items[0][0] if items else 0)
-        cached = self._history.get(slug)
-        if cached is None:
-            merged = dict(stored)
-            merged.update(self._recent.get(slug, []))
-            newest = sorted(merged.items(), key=lambda pair: -pair[0])[:HISTORY_LIMIT]
-            frame = '{"type":"history","tweets":[' + ",".join(item for _, item in newest) + "]}"
-            cached = self._history[slug] = (frame, newest[0][0] if newest else 0)
-        return cached
-
-    async def _load(self, slug: str) -> list[tuple[int, str]]:
-        return await database_sync_to_async(topic_history_items)(slug=slug)
-
-
-def _json_list(values: list[str]) -> str:
-    return json.dumps(values)
+                if topic.history_load is load:
+                    topic.history_load = None
+            if topic.generation != generation:
+                continue  # a decision raced the load: load again
+            topic.stored, topic.stored_mark = items, mark
+            topic.history = None
+            # Only a first load sets these: raising seen_seq later could hide a gap from the
+            # viewers already attached, and `mark` is what those viewers were sent.
+            if topic.seen_seq is None:
+                topic.seen_seq = items[0][0] if items else 0
+            if topic.mark is None:
+                topic.mark = mark
 
 
 _hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TopicHub]" = weakref.WeakKeyDictionary()

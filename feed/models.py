@@ -62,3 +62,27 @@ class Tweet(models.Model):
     def url(self) -> str:
         # x.com redirects /i/web/status/<id> to the tweet when the author's handle is unknown.
         return f"https://x.com/{self.author_username or 'i/web'}/status/{self.x_id}"
+
+
+class ModerationEvent(models.Model):
+    """A moderator's decision about one tweet on one topic, stored before any screen is told.
+
+    The channel layer delivers at most once, so a hide is data, delivered like a tweet: its id is the
+    moderation mark (`mod` on the wire), increasing within a topic, and every web process and page
+    resumes from the last mark it applied (feed/hub.py, static/feed/feed.js).
+    """
+
+    class Action(models.TextChoices):
+        HIDE = "hide"
+        SHOW = "show"
+
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="moderation_events")
+    tweet = models.ForeignKey(Tweet, on_delete=models.CASCADE, related_name="moderation_events")
+    action = models.CharField(max_length=8, choices=Action.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["topic", "id"], name="moderation_topic_mark")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.tweet_id} on {self.topic_id}"

@@ -32,8 +32,8 @@ def batch_message(batch: TopicBatch) -> dict[str, Any]:
         "kind": batch.kind,
         "seqs": list(batch.seqs),
         "items": list(batch.items),
-        "ids": list(batch.ids),
         "prev_seq": batch.prev_seq,
+        "mod": batch.mod,
     }
 
 

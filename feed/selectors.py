@@ -2,9 +2,9 @@
 
 from collections.abc import Iterable
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 
-from feed.models import Topic, Tweet
+from feed.models import ModerationEvent, Topic, Tweet
 from feed.rendering import encode, tweet_wire
 
 HISTORY_LIMIT = 50  # tweets a socket gets on connect; the page shows at most this many at first
@@ -59,11 +59,68 @@ def tweet_items(tweets: list[Tweet]) -> list[tuple[int, str]]:
     return [tweet_item(t, topic_slugs(t.topics.all())) for t in tweets]
 
 
-def topic_history_items(*, slug: str, limit: int = HISTORY_LIMIT) -> list[tuple[int, str]]:
+def topic_history_items(*, slug: str, limit: int = HISTORY_LIMIT) -> tuple[int, list[tuple[int, str]]]:
+    """The topic's moderation mark and its newest visible tweets, pre-encoded, newest first.
+
+    The mark is read first: the tweets then reflect at least every decision up to it (a decision
+    that lands in between is applied again later, which is harmless).
+    """
+    topic = Topic.objects.filter(slug=slug).first()
+    if topic is None:
+        return 0, []
+    mark = topic_moderation_mark(topic=topic)
+    return mark, tweet_items(list(_visible_tweets(topic).order_by("-pk")[:limit]))
+
+
+def topic_get_with_mark(*, slug: str) -> tuple[bool, int]:
+    """Whether `slug` is an active topic, and its newest moderation mark: one query per connect wave."""
+    row = (
+        Topic.objects.filter(slug=slug)
+        .annotate(mark=Max("moderation_events__id"))
+        .values_list("is_active", "mark")
+        .first()
+    )
+    return (False, 0) if row is None else (row[0], row[1] or 0)
+
+
+def topics_moderation_marks(*, slugs: list[str]) -> dict[str, int]:
+    """The newest moderation mark of each of these topics that has one."""
+    rows = ModerationEvent.objects.filter(topic__slug__in=slugs).values_list("topic__slug")
+    return dict(rows.annotate(mark=Max("id")).values_list("topic__slug", "mark"))
+
+
+def topic_moderation_mark(*, topic: Topic) -> int:
+    return ModerationEvent.objects.filter(topic=topic).aggregate(mark=Max("id"))["mark"] or 0
+
+
+MODERATION_PAGE = 500  # decisions per read; a moderator's bulk action is rarely more
+
+
+def topic_moderation_after(
+    *, topic: Topic, after: int, limit: int = MODERATION_PAGE
+) -> list[ModerationEvent]:
+    """The topic's moderation events after mark `after`, oldest first, with their tweets' topics."""
+    events = ModerationEvent.objects.filter(topic=topic, pk__gt=after).order_by("pk")
+    return list(events.select_related("tweet").prefetch_related("tweet__topics")[:limit])
+
+
+def topic_moderation_items_after(*, slug: str, after: int) -> list[tuple[int, str, int, str, str | None]]:
+    """For the hub: (mark, action, seq, X id, pre-encoded tweet for "show" else None), oldest first."""
     topic = Topic.objects.filter(slug=slug).first()
     if topic is None:
         return []
-    return tweet_items(list(_visible_tweets(topic).order_by("-pk")[:limit]))
+    return [
+        (
+            event.pk,
+            event.action,
+            event.tweet_id,
+            event.tweet.x_id,
+            tweet_item(event.tweet, topic_slugs(event.tweet.topics.all()))[1]
+            if event.action == "show"
+            else None,
+        )
+        for event in topic_moderation_after(topic=topic, after=after)
+    ]
 
 
 def topic_items_after(*, slug: str, seq: int, limit: int = API_MAX_LIMIT) -> list[tuple[int, str]]:

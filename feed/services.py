@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from feed.models import Topic, Tweet
+from feed.models import ModerationEvent, Topic, Tweet
 from feed.normalize import NormalizedTweet
 from feed.selectors import topic_slugs, tweet_item
 from streamer.rules import RuleError, validate_rule
@@ -23,14 +23,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TopicBatch:
-    """What one topic's viewers are told: new tweets (pre-encoded) or hidden tweet ids."""
+    """What one topic's viewers are told: new tweets (pre-encoded), or that moderation changed."""
 
     topic_slug: str
-    kind: str  # "tweets", "hide", or "close" (the topic was switched off)
+    kind: str  # "tweets", "moderation" (decisions up to `mod` are stored), or "close" (switched off)
     seqs: tuple[int, ...]
     items: tuple[str, ...] = ()  # pre-encoded wire JSON, one per seq, for kind "tweets"
-    ids: tuple[str, ...] = ()  # X ids, for kind "hide"
     prev_seq: int | None = None  # the topic's previously published seq, so receivers see gaps
+    mod: int | None = None  # for kind "moderation": the topic's newest stored ModerationEvent id
 
 
 def tweets_ingest(*, tweets: Sequence[NormalizedTweet]) -> list[TopicBatch]:
@@ -107,32 +107,40 @@ def topics_deactivate(*, topics: Iterable[Topic]) -> list[TopicBatch]:
 
 
 def tweets_set_hidden(*, tweets: Iterable[Tweet], hidden: bool) -> list[TopicBatch]:
-    """Hide or show tweets; viewers are told to remove them, or get them back as new tweets."""
-    pks = [t.pk for t in tweets]
+    """Hide or show tweets again on every topic they belong to, as stored moderation events.
+
+    Only tweets whose state changes get an event, so showing a visible tweet again is a no-op. The
+    returned batches only nudge web processes to read the new events now; a process that misses the
+    nudge finds them on its next poll (feed/hub.py), so no screen depends on one pub/sub message.
+    """
+    action = ModerationEvent.Action.HIDE if hidden else ModerationEvent.Action.SHOW
     with transaction.atomic():
-        Tweet.objects.filter(pk__in=pks).update(hidden=hidden)
-        rows = list(Tweet.objects.filter(pk__in=pks).order_by("pk").prefetch_related("topics"))
-    if not hidden:
-        return _tweet_batches(rows)
-    by_topic: dict[str, list[Tweet]] = defaultdict(list)
-    for row in rows:
-        for topic in row.topics.all():
-            by_topic[topic.slug].append(row)
-    return [
-        TopicBatch(slug, "hide", tuple(r.pk for r in group), ids=tuple(r.x_id for r in group))
-        for slug, group in by_topic.items()
-    ]
+        changed = list(
+            Tweet.objects.select_for_update().filter(pk__in=[t.pk for t in tweets]).exclude(hidden=hidden)
+        )
+        if not changed:
+            return []
+        Tweet.objects.filter(pk__in=[t.pk for t in changed]).update(hidden=hidden)
+        links = Tweet.topics.through.objects.filter(tweet__in=changed).order_by("topic_id", "tweet_id")
+        pairs = list(links.values_list("topic_id", "tweet_id"))
+        # Lock the topics: a topic's events then commit in id order, so a web process that has read
+        # up to one id never misses a lower one committed later.
+        list(Topic.objects.select_for_update().filter(pk__in={t for t, _ in pairs}).order_by("pk"))
+        events = ModerationEvent.objects.bulk_create(
+            ModerationEvent(topic_id=topic_id, tweet_id=tweet_id, action=action)
+            for topic_id, tweet_id in pairs
+        )
+        newest: dict[int, int] = {}
+        for event in events:
+            newest[event.topic_id] = max(newest.get(event.topic_id, 0), event.pk)
+        slugs = dict(Topic.objects.filter(pk__in=newest).values_list("pk", "slug"))
+    return [TopicBatch(slugs[pk], "moderation", (), mod=mod) for pk, mod in newest.items()]
 
 
 def topic_latest_seqs() -> dict[str, int]:
     """The newest stored seq of each active topic: where the worker's publishing starts from."""
     rows = Tweet.topics.through.objects.filter(topic__is_active=True).values_list("topic__slug")
     return dict(rows.annotate(newest=Max("tweet_id")).values_list("topic__slug", "newest"))
-
-
-def _tweet_batches(rows: list[Tweet]) -> list[TopicBatch]:
-    rows = list(Tweet.objects.filter(pk__in=[r.pk for r in rows]).order_by("pk").prefetch_related("topics"))
-    return _batches([(row, topic_slugs(row.topics.all())) for row in rows])
 
 
 def _batches(rows: list[tuple[Tweet, list[str]]]) -> list[TopicBatch]:

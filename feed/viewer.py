@@ -44,16 +44,19 @@ def tweets_frame(inner: str) -> str:
 class ViewerSocket:
     """Frames for one socket, in order; never blocks the hub.
 
-    Until `start` is called (history sent), frames are held; frames whose newest seq is covered by
-    the history are then dropped. Consecutive "tweets" frames that queue up while a send is under way
-    are merged into one. Past MAX_PENDING_FRAMES the socket is closed with code 4408.
+    Until `start` is called (history sent), frames are held; then a tweets frame whose newest seq
+    the history covers is dropped, and so is a moderation frame whose mark it covers (a hide names
+    old seqs, so seqs cannot tell whether the history already reflects it). Consecutive "tweets"
+    frames that queue up while a send is under way are merged into one. Past MAX_PENDING_FRAMES the
+    socket is closed with code 4408.
     """
 
     def __init__(self, send: Send, *, label: str = "") -> None:
         self._send = send
         self.label = label
-        # Pending frames: (newest seq, frame, comma-joined tweets for a "tweets" frame else None).
-        self._pending: deque[tuple[int, str, str | None]] = deque()
+        # Pending frames: (newest seq, moderation mark, frame, comma-joined tweets for a "tweets"
+        # frame else None). A tweets frame has mark 0; a moderation frame has seq 0.
+        self._pending: deque[tuple[int, int, str, str | None]] = deque()
         # The task finishing a send that had to wait, then writing what queued behind it.
         self._writer: asyncio.Task | None = None
         self._started = False
@@ -63,8 +66,12 @@ class ViewerSocket:
         self._transport = getattr(getattr(send, "__self__", None), "transport", None)
         self._direct = direct_writer(send)
 
-    def push(self, seq: int, frame: str, inner: str | None, wire: bytes | None = None) -> None:
-        """Send `frame` (its `text_frame` bytes in `wire`, for the direct path) after the rest."""
+    def push(
+        self, seq: int, frame: str, inner: str | None, wire: bytes | None = None, *, mark: int = 0
+    ) -> None:
+        """Send `frame` (its `text_frame` bytes in `wire`, for the direct path) after the rest.
+
+        `seq` is a tweets frame's newest seq, `mark` a moderation frame's decision mark."""
         if self._closing is not None or self._gone:
             return
         if self._started and self._writer is None:
@@ -77,7 +84,7 @@ class ViewerSocket:
             logger.info("viewer %s: closing, %d frames pending", self.label, MAX_PENDING_FRAMES)
             self.close(CLOSE_TOO_SLOW, "too slow: fell behind the live stream")
             return
-        self._pending.append((seq, frame, inner))
+        self._pending.append((seq, mark, frame, inner))
 
     def close(self, code: int, reason: str) -> None:
         """Close after the frame being written, dropping what is still queued."""
@@ -92,10 +99,12 @@ class ViewerSocket:
     def pending_count(self) -> int:
         return len(self._pending)
 
-    def start(self, history_frame: str, history_seq: int) -> None:
+    def start(self, history_frame: str, history_seq: int, history_mark: int = 0) -> None:
         """Send the history, then every held frame that is newer than it."""
-        while self._pending and self._pending[0][0] <= history_seq:
-            self._pending.popleft()
+        if self._pending:
+            self._pending = deque(
+                entry for entry in self._pending if entry[0] > history_seq or entry[1] > history_mark
+            )
         self._started = True
         if self._gone:
             return
@@ -163,12 +172,12 @@ class ViewerSocket:
             self.close(CLOSE_TOO_SLOW, "too slow: fell behind the live stream")
 
     def _take(self) -> str:
-        _, frame, inner = self._pending.popleft()
-        if inner is None or not self._pending or self._pending[0][2] is None:
+        _, _, frame, inner = self._pending.popleft()
+        if inner is None or not self._pending or self._pending[0][3] is None:
             return frame
         parts = [inner]
-        while self._pending and self._pending[0][2] is not None:
-            parts.append(self._pending.popleft()[2])
+        while self._pending and self._pending[0][3] is not None:
+            parts.append(self._pending.popleft()[3])
         return tweets_frame(",".join(parts))
 
 

@@ -108,7 +108,8 @@ async def test_hiding_a_tweet_removes_it_live_and_from_history(topic):
     await receive(communicator)
     spam = await database_sync_to_async(Tweet.objects.get)(text="python spam")
     await publish_batches(await database_sync_to_async(tweets_set_hidden)(tweets=[spam], hidden=True))
-    assert await receive(communicator) == {"type": "hide", "ids": [spam.x_id]}
+    hide = await receive(communicator)
+    assert (hide["type"], hide["ids"], hide["seqs"]) == ("hide", [spam.x_id], [spam.pk])
     await communicator.disconnect()
     later = await connect("python")
     assert [t["text"] for t in (await receive(later))["tweets"]] == ["python keep"]

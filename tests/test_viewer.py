@@ -161,3 +161,14 @@ async def test_a_send_whose_wait_is_cancelled_counts_as_a_lost_connection():
     push_tweet(socket, 3)
     assert len(sent) == 2  # the history and t1: nothing is sent after the loss
     assert socket.pending_count == 0
+
+
+async def test_a_hide_that_arrives_while_the_history_loads_is_sent_after_it():
+    send = RecordingSend()
+    socket = ViewerSocket(send)
+    socket.push(0, '{"type":"hide","mod":5,"ids":["1"]}', None, mark=5)  # names an old tweet
+    socket.push(0, '{"type":"hide","mod":3,"ids":["2"]}', None, mark=3)  # the history reflects it
+    socket.start('{"type":"history","mod":4,"tweets":[]}', history_seq=10, history_mark=4)
+    await asyncio.sleep(0.01)
+    assert [json.loads(m["text"]).get("mod") for m in send.sent] == [4, 5]
+    socket.stop()

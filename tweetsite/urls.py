@@ -10,6 +10,7 @@ urlpatterns = [
     path("topics/<slug:slug>/wall/", pages.topic_wall, name="topic-wall"),
     path("api/topics/", api.topics, name="api-topics"),
     path("api/topics/<slug:slug>/tweets/", api.topic_tweets, name="api-topic-tweets"),
+    path("api/topics/<slug:slug>/moderation/", api.topic_moderation, name="api-topic-moderation"),
     path("healthz", streamer_views.health, name="health"),
     path("admin/", admin.site.urls),
 ]

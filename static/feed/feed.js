@@ -204,6 +204,11 @@ class FeedView {
     this.list.focus({ preventScroll: true });
   }
 
+  show(tweets) {
+    for (const tweet of tweets) this.hiddenIds.delete(tweet.id);
+    this.add(tweets, true);
+  }
+
   hide(ids) {
     for (const id of (Array.isArray(ids) ? ids : []).map(String)) {
       this.hiddenIds.add(id);
@@ -230,7 +235,9 @@ class FeedView {
 //   reconnecting waiting out a backoff (full jitter, capped at 30 s), then connecting
 //   not-found    closed with 4404; retried slowly in the background
 // lastSeq is the resume point: every visible tweet up to it has been received. It advances only
-// while in sync, so a connection that drops mid catch-up resumes from the same place.
+// while in sync, so a connection that drops mid catch-up resumes from the same place. modMark is
+// the same for moderation: every decision (hide, show) up to it has been applied. A page that comes
+// back reads the decisions it missed from the API, so a tweet hidden while it was away goes.
 const STATUS_TEXT = {
   connecting: "Connecting…",
   syncing: "Catching up…",
@@ -246,7 +253,9 @@ class LiveFeed {
     this.retryButton = this.status.querySelector("[data-retry]");
     this.wsUrl = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${root.dataset.wsPath}`;
     this.apiUrl = root.dataset.apiUrl;
+    this.moderationUrl = root.dataset.moderationUrl;
     this.lastSeq = 0;
+    this.modMark = null; // unknown until the first history
     this.attempt = 0;
     this.conn = null;
     this.retryTimer = 0;
@@ -276,7 +285,10 @@ class LiveFeed {
     if (this.state !== "not-found") this.setState("connecting");
     const resumeFrom = this.lastSeq;
     const socket = new WebSocket(this.wsUrl);
-    const conn = { socket, resumeFrom, synced: resumeFrom === 0, maxSeen: 0, aborter: new AbortController() };
+    const conn = {
+      socket, resumeFrom, resumeMod: this.modMark, synced: resumeFrom === 0, maxSeen: 0, maxMod: 0,
+      aborter: new AbortController(),
+    };
     this.conn = conn;
     conn.historyTimer = setTimeout(() => socket.close(), HISTORY_TIMEOUT_MS);
     socket.addEventListener("message", (event) => this.onMessage(conn, event.data));
@@ -290,14 +302,20 @@ class LiveFeed {
     conn.silenceTimer = setTimeout(() => conn.socket.close(), SILENCE_MS);
     let message;
     try { message = JSON.parse(data); } catch { return; }
-    if (message.type === "hide") return this.view.hide(message.ids);
+    if (message.type === "hide" || message.type === "show") return this.onDecision(conn, message);
     if (message.type !== "history" && message.type !== "tweets") return; // ping, unknown: ignore
     const tweets = validTweets(message.tweets);
-    // The socket is ordered: a tweet it sends after a hide was shown again (API pages can be stale).
-    for (const tweet of tweets) this.view.hiddenIds.delete(tweet.id);
     if (message.type === "tweets") return this.accept(conn, tweets, true);
     clearTimeout(conn.historyTimer);
-    this.onHistory(conn, tweets);
+    for (const tweet of tweets) this.view.hiddenIds.delete(tweet.id); // visible as of the history
+    this.onHistory(conn, tweets, Number.isSafeInteger(message.mod) ? message.mod : 0);
+  }
+
+  onDecision(conn, decision) {
+    if (decision.type === "hide") this.view.hide(decision.ids);
+    else this.view.show(validTweets(decision.tweets));
+    if (Number.isSafeInteger(decision.mod)) conn.maxMod = Math.max(conn.maxMod, decision.mod);
+    if (conn.synced) this.modMark = Math.max(this.modMark ?? 0, conn.maxMod);
   }
 
   accept(conn, tweets, animate) {
@@ -311,15 +329,18 @@ class LiveFeed {
     this.view.list.dataset.lastSeq = String(this.lastSeq);
   }
 
-  async onHistory(conn, tweets) {
+  async onHistory(conn, tweets, mark) {
     this.accept(conn, tweets, !conn.synced);
     // The history is the newest visible tweets, contiguous: if it reaches back to resumeFrom it
-    // covers the gap; otherwise page forward from resumeFrom until the pages meet the history.
+    // covers the gap; otherwise page back from its oldest, but only as far as this view shows.
     const oldest = tweets.length ? tweets[0].seq : Infinity;
-    if (!conn.synced && oldest > conn.resumeFrom) {
+    const missedTweets = !conn.synced && oldest > conn.resumeFrom;
+    const missedDecisions = conn.resumeMod !== null && mark > conn.resumeMod;
+    if (missedTweets || missedDecisions) {
       this.setState("syncing");
       try {
-        await this.catchUp(conn, oldest);
+        if (missedDecisions) await this.catchUpDecisions(conn);
+        if (missedTweets) await this.catchUp(conn, oldest, this.view.maxItems - tweets.length);
       } catch (error) {
         if (conn !== this.conn) return;
         console.warn("feed: catch-up failed; reconnecting", error);
@@ -329,21 +350,44 @@ class LiveFeed {
     if (conn !== this.conn) return;
     conn.synced = true;
     this.advance(conn.maxSeen);
+    this.modMark = Math.max(this.modMark ?? 0, mark, conn.maxMod);
     this.attempt = 0;
     this.setState("live");
   }
 
-  async catchUp(conn, stopAt) {
-    for (let after = conn.resumeFrom; ; ) {
-      const url = `${this.apiUrl}?after=${after}&limit=${API_PAGE}`;
-      const response = await fetch(url, { signal: conn.aborter.signal, ...FETCH_OPTIONS });
-      if (!response.ok) throw new Error(`HTTP ${response.status} from ${url}`);
-      const page = await response.json();
+  async getJson(url, conn) {
+    const response = await fetch(url, { signal: conn.aborter.signal, ...FETCH_OPTIONS });
+    if (!response.ok) throw new Error(`HTTP ${response.status} from ${url}`);
+    return response.json();
+  }
+
+  // Tweets missed while away, newest first, at most `room` of them: a page away for an hour
+  // fetches what it will show, not the hour's backlog. Older shown tweets then fall off the end.
+  async catchUp(conn, before, room) {
+    while (room > 0) {
+      const page = await this.getJson(`${this.apiUrl}?before=${before}&limit=${Math.min(API_PAGE, room)}`, conn);
       if (conn !== this.conn) return;
       const tweets = validTweets(page.tweets);
       this.accept(conn, tweets, false);
-      after = maxSeq(tweets);
-      if (!page.has_more || after === 0 || after >= stopAt) return;
+      if (!page.has_more || tweets.length === 0 || tweets[0].seq <= conn.resumeFrom) return;
+      before = tweets[0].seq;
+      room -= tweets.length;
+    }
+  }
+
+  // Decisions made while away, oldest first: each hide removes a tweet, each show brings one back.
+  async catchUpDecisions(conn) {
+    for (let after = conn.resumeMod; ; ) {
+      const page = await this.getJson(`${this.moderationUrl}?after=${after}`, conn);
+      if (conn !== this.conn) return;
+      const events = Array.isArray(page.events) ? page.events.filter((e) => Number.isSafeInteger(e?.mod)) : [];
+      for (const event of events) {
+        if (event.action === "hide") this.view.hide([String(event.id)]);
+        else if (event.action === "show") this.view.show(validTweets([event.tweet]));
+        after = Math.max(after, event.mod);
+      }
+      conn.maxMod = Math.max(conn.maxMod, after);
+      if (!page.has_more || events.length === 0) return;
     }
   }
 
@@ -359,8 +403,9 @@ class LiveFeed {
       this.setState("not-found");
     } else {
       if (code === 4400) console.error("feed: the server says this page sent a frame");
-      // 4408 (fell behind): come back soon and catch up. Otherwise: full jitter, growing, capped.
-      const ceiling = code === 4408 ? RETRY_BASE_MS : Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** this.attempt++);
+      // Full jitter, growing, capped, for every close (4408, fell behind, too: a server that closes
+      // many slow pages at once must not get them all back at once).
+      const ceiling = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** this.attempt++);
       delay = Math.max(100, Math.random() * ceiling);
       this.setState("reconnecting", Date.now() + delay);
     }

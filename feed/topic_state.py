@@ -1,0 +1,140 @@
+"""What one web process holds for one topic: its viewers, history, recovery and moderation state.
+
+The hub (feed/hub.py) keeps one TopicState per topic it serves; everything keyed by a topic lives
+here, so a feature adds fields, not dicts.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from feed.selectors import HISTORY_LIMIT
+from feed.viewer import ViewerSocket
+
+# Seqs of tweets this process saw hidden, kept so a live batch held back during a catch-up cannot
+# bring one back: far more than a moderator hides between two catch-ups.
+MAX_HIDDEN_REMEMBERED = 2_000
+
+
+class TopicState:
+    def __init__(self, slug: str) -> None:
+        self.slug = slug
+        # Viewers.
+        self.sockets: set[ViewerSocket] = set()
+        self.subscribed: asyncio.Future | None = None
+        # History: the newest tweets seen live (always kept), the tweets last loaded from the
+        # database with the moderation mark they reflect, and the frame built from both. A load
+        # that a moderation decision races is discarded (the generation moved on) and done again.
+        self.recent: dict[int, str] = {}
+        self.stored: list[tuple[int, str]] | None = None
+        self.stored_mark = 0
+        self.history: tuple[str, int, int] | None = None  # (frame, newest seq, moderation mark)
+        self.history_load: asyncio.Future | None = None
+        self.generation = 0
+        # Recovery: the newest seq delivered, and live batches held while a catch-up fills a gap.
+        self.seen_seq: int | None = None
+        self.held: list[dict[str, Any]] | None = None
+        self.catching_up: asyncio.Task | None = None
+        # Moderation: every socket has had each decision up to `mark` (None until the first
+        # history load); `wanted_mark` is the newest one heard of (a nudge, a poll, a connect).
+        self.mark: int | None = None
+        self.wanted_mark = 0
+        self.moderating: asyncio.Task | None = None
+        self.hidden: dict[int, None] = {}  # seqs hidden here, oldest first
+
+    # --- History ------------------------------------------------------------------------------
+    def remember(self, pairs: list[tuple[int, str]]) -> None:
+        """Keep live tweets for the history frame (a tweet delivered twice is kept once)."""
+        self.recent.update(pairs)
+        if len(self.recent) > 2 * HISTORY_LIMIT:  # trimmed now and then, not on every batch
+            newest = sorted(self.recent, reverse=True)[:HISTORY_LIMIT]
+            self.recent = {seq: self.recent[seq] for seq in newest}
+        self.history = None
+
+    def invalidate(self) -> None:
+        """Forget what was loaded, so the next viewer's history comes from the database."""
+        self.stored = None
+        self.history = None
+        self.generation += 1
+
+    def history_frame(self) -> tuple[str, int, int]:
+        """(frame, newest seq, moderation mark) from the stored and recent tweets; cached."""
+        if self.history is None:
+            merged = dict(self.stored or ())
+            merged.update(self.recent)
+            newest = sorted(merged.items(), key=lambda pair: -pair[0])[:HISTORY_LIMIT]
+            mark = max(self.stored_mark, self.mark or 0)
+            tweets = ",".join(item for _, item in newest)
+            frame = '{"type":"history","mod":' + str(mark) + ',"tweets":[' + tweets + "]}"
+            self.history = (frame, newest[0][0] if newest else 0, mark)
+        return self.history
+
+    # --- Moderation ---------------------------------------------------------------------------
+    def hide(self, seqs: list[int]) -> None:
+        for seq in seqs:
+            self.recent.pop(seq, None)
+            self.hidden[seq] = None
+        while len(self.hidden) > MAX_HIDDEN_REMEMBERED:
+            del self.hidden[next(iter(self.hidden))]
+
+    def show(self, seqs: list[int]) -> None:
+        for seq in seqs:
+            self.hidden.pop(seq, None)
+
+    def visible(self, seqs: list[int], items: list[str]) -> tuple[list[int], list[str]]:
+        """The tweets of a batch that no decision here has hidden (almost always all of them)."""
+        if not self.hidden or not any(seq in self.hidden for seq in seqs):
+            return seqs, items
+        kept = [(s, i) for s, i in zip(seqs, items, strict=True) if s not in self.hidden]
+        return [s for s, _ in kept], [i for _, i in kept]
+
+
+class FreshRead:
+    """A read shared by concurrent callers, each of whom gets a result read after it asked.
+
+    A connect storm costs one query per wave instead of one per socket, and no caller gets an answer
+    older than its own arrival: a caller that arrives while a read runs waits for the next one.
+    """
+
+    def __init__(self, read: Callable[[], Awaitable[Any]]) -> None:
+        self._read = read
+        self._running: asyncio.Future | None = None
+        self._next: asyncio.Future | None = None
+
+    @property
+    def idle(self) -> bool:
+        return self._running is None
+
+    async def __call__(self) -> Any:
+        if self._running is None:
+            self._running = self._start()
+            return await asyncio.shield(self._running)
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+        return await asyncio.shield(self._next)
+
+    def _start(self) -> asyncio.Future:
+        running = asyncio.ensure_future(self._read())
+        running.add_done_callback(self._done)
+        return running
+
+    def _done(self, finished: asyncio.Future) -> None:
+        if not finished.cancelled():
+            finished.exception()  # retrieved here: callers that went away must not log it
+        self._running = None
+        waiting, self._next = self._next, None
+        if waiting is None:
+            return
+        self._running = self._start()
+        self._running.add_done_callback(lambda result: _copy_outcome(result, waiting))
+
+
+def _copy_outcome(source: asyncio.Future, target: asyncio.Future) -> None:
+    if target.done():
+        return
+    if source.cancelled():
+        target.cancel()
+    elif source.exception() is not None:
+        target.set_exception(source.exception())
+    else:
+        target.set_result(source.result())

@@ -13,6 +13,7 @@ class Viewer:
 
     def __init__(self) -> None:
         self.seqs: list[int] = []
+        self.hidden: list[str] = []  # X ids, from hide frames
 
     async def watch(self, url: str, origin: str, until: asyncio.Event) -> None:
         async with websockets.connect(url, origin=origin) as socket:
@@ -23,6 +24,8 @@ class Viewer:
                     continue
                 if message["type"] in ("history", "tweets"):
                     self.seqs += [t["seq"] for t in message["tweets"]]
+                elif message["type"] == "hide":
+                    self.hidden += message["ids"]
 
 
 def emit(emulator, *texts: str) -> None:

@@ -7,6 +7,7 @@ import signal
 import pytest
 
 from feed.models import Topic, Tweet
+from feed.services import tweets_set_hidden
 
 from conftest import wait_until
 from live_viewer import Viewer, emit, emit_steadily
@@ -51,6 +52,37 @@ def test_tweets_published_while_redis_is_down_still_reach_an_open_page(stack, x_
     assert sorted(viewer.seqs) == stored  # every stored tweet, exactly once
     assert "buffering" in worker.output()
     assert "sent from the database" in server.output()  # the web process caught up by itself
+
+
+def test_a_hide_made_while_redis_is_down_reaches_an_open_page(stack, x_emulator, restartable_redis):
+    server, _ = stack
+    viewer, done = Viewer(), asyncio.Event()
+
+    async def scenario() -> None:
+        watching = asyncio.create_task(viewer.watch(f"{server.ws_url}/ws/topics/python/", server.url, done))
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(emit, x_emulator, "python keep", "python spam")
+        await asyncio.to_thread(wait_until, lambda: len(viewer.seqs) == 2, 10)
+        await asyncio.to_thread(restartable_redis.stop)
+        spam = await asyncio.to_thread(Tweet.objects.get, text="python spam")
+        # The admin stores the decision; its message to the pages fails while Redis is away.
+        await asyncio.to_thread(tweets_set_hidden, tweets=[spam], hidden=True)
+        await asyncio.to_thread(restartable_redis.start)
+        await asyncio.to_thread(wait_until, lambda: viewer.hidden == [spam.x_id], 10)
+        done.set()
+        await watching
+
+    asyncio.run(scenario())
+    fresh, done = Viewer(), asyncio.Event()
+
+    async def new_page() -> None:
+        watching = asyncio.create_task(fresh.watch(f"{server.ws_url}/ws/topics/python/", server.url, done))
+        await asyncio.to_thread(wait_until, lambda: fresh.seqs, 10)
+        done.set()
+        await watching
+
+    asyncio.run(new_page())
+    assert fresh.seqs == [Tweet.objects.get(text="python keep").pk]
 
 
 def test_sigterm_stores_and_publishes_everything_received_before_exit(stack, x_emulator):

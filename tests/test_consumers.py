@@ -1,6 +1,5 @@
 """The topic WebSocket, in process, on the in-memory and the Redis pub/sub channel layers."""
 
-import json
 from dataclasses import replace
 
 import pytest
@@ -14,28 +13,15 @@ from feed.publishing import HEARTBEAT_GROUP, HEARTBEAT_MESSAGE_TYPE, publish_bat
 from feed.services import topics_deactivate, tweets_set_hidden
 from tweetsite.asgi import application
 
+from in_process import TIMEOUT, connect, receive
 from payloads import ingest
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("channel_layer")]
-
-ORIGIN = (b"origin", b"http://127.0.0.1")
-TIMEOUT = 3
 
 
 @pytest.fixture
 def topic(db):
     return Topic.objects.create(name="Python", slug="python", query="python")
-
-
-async def connect(slug: str, headers=(ORIGIN,)) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(application, f"/ws/topics/{slug}/", headers=list(headers))
-    connected, _ = await communicator.connect(timeout=TIMEOUT)
-    assert connected
-    return communicator
-
-
-async def receive(communicator: WebsocketCommunicator) -> dict:
-    return json.loads(await communicator.receive_from(timeout=TIMEOUT))
 
 
 async def test_connect_sends_the_newest_visible_tweets_first(topic):

@@ -17,8 +17,8 @@ from feed.publishing import publish_batches
 from feed.services import tweets_set_hidden
 from feed.viewer import ViewerSocket
 
+from in_process import connect, receive
 from payloads import ingest
-from test_consumers import connect, receive
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("channel_layer", "topic")]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
-from drill import faults_conn, faults_input, faults_proc
+from drill import faults_conn, faults_input, faults_moderation, faults_proc
 from drill.control import Db, Emulator, Http, Web
 from drill.runner import Drill, Result, ranges
 from drill.stack import ROOT, TOPIC_SLUG, Stack
@@ -25,19 +25,22 @@ FAULTS = [
     faults_input.text_100_kb,
     faults_input.line_1_mb,
     faults_input.id_400_digits,
+    faults_input.poison_posts,
     faults_conn.stall,
     faults_conn.http_401,
     faults_conn.http_503,
     faults_conn.http_429,
     faults_conn.dropped_connection,
     faults_proc.redis_outage,
+    faults_moderation.hide_during_redis_outage,
+    faults_moderation.hide_during_reconnect,
     faults_proc.web_restart,
     faults_proc.worker_sigterm,
     faults_proc.worker_sigkill,
 ]
 STARTUP_S = 40.0
 STEP_TIMEOUT_S = 120.0  # the 429 step waits 60 s by design; anything past this is a hang
-TOTAL_TIMEOUT_S = 330.0
+TOTAL_TIMEOUT_S = 420.0
 
 
 async def _until(predicate, within: float, what: str) -> None:

@@ -127,3 +127,52 @@ async def line_1_mb(d: Drill) -> Result:
     step.after_store(_stored_length(big))
     step.after_store(lambda s: _same_connection(s, accepted))  # read in one piece, not by reconnecting
     return await step.finish()
+
+
+def _poison_payloads(step: Step) -> list[tuple[str, dict]]:
+    """(prefix, payload) for posts that once stalled the store step or the renderer."""
+    posts = []
+    for body, change in [
+        ("lone \ud800 surrogate in the text", None),
+        ("a NUL \x00 byte in the text", None),
+        ("a lone surrogate in the name", lambda p: p["includes"]["users"][0].update(name="Bad \udfff")),
+        (
+            "negative entity offsets",
+            lambda p: p["data"].update(entities={"hashtags": [{"start": -5, "end": -1, "tag": "x"}]}),
+        ),
+        (
+            "offsets past the end",
+            lambda p: p["data"].update(
+                entities={"urls": [{"start": 10**6, "end": 10**6 + 9, "url": "https://t.co/x"}]}
+            ),
+        ),
+    ]:
+        prefix = step.prefix()
+        payload = step.payload(prefix, body)
+        if change is not None:
+            change(payload)
+        posts.append((prefix, payload))
+    return posts
+
+
+async def _no_odd_ids(step: Step) -> None:
+    odd = step.d.db._query("SELECT count(*) FROM feed_tweet WHERE x_id !~ '^[0-9]+$'")[0][0]
+    if odd:
+        step.problems.append(f"{odd} stored X ids are not plain digits")
+
+
+async def poison_posts(d: Drill) -> Result:
+    """A lone surrogate, a NUL, bad entity offsets: stored cleaned up, and the stream goes on. An id
+    with a trailing newline is refused or cleaned, never stored as it came."""
+    step = await d.step("poison posts", "poison")
+    accepted = (await d.emulator.state())["accepted_count"]
+    await step.good(2)
+    for prefix, payload in _poison_payloads(step):
+        await step.raw_json(payload, good_prefix=prefix)  # json.dumps escapes the lone surrogates
+    odd_id = step.payload(step.prefix(), x_id=d.new_x_id() + "\n")
+    await step.raw_json(odd_id)
+    await step.good(1)  # right behind them, on the same connection
+    await step.good(2)
+    step.after_store(lambda s: _same_connection(s, accepted))
+    step.after_store(_no_odd_ids)
+    return await step.finish()

@@ -7,6 +7,7 @@ from django.conf import settings
 
 from feed.models import Topic
 from feed.rule_check import RuleCheckUnavailable, rules_check
+from feed.services import topic_rule_holder
 from streamer.rules import RuleError, validate_rule
 
 logger = logging.getLogger(__name__)
@@ -42,8 +43,17 @@ class TopicAdminForm(forms.ModelForm):
                     f"{active} topics are already active, and your X access allows "
                     f"{settings.X_MAX_RULES} rules (X_MAX_RULES). Deactivate one first."
                 )
+        if cleaned.get("is_active") and (becoming_active or "query" in self.changed_data):
+            self._refuse_a_copy(cleaned)
         self._mark_rule_state(cleaned)
         return cleaned
+
+    def _refuse_a_copy(self, cleaned: dict) -> None:
+        # Caught here with the other topic's name; the worker would only see X's DuplicateRule.
+        query = cleaned.get("query")
+        holder = query and topic_rule_holder(query=query, excluding=self.instance.pk)
+        if holder:
+            self.add_error("query", f"{holder.name} already has this rule, and X refuses a second copy.")
 
     def _mark_rule_state(self, cleaned: dict) -> None:
         # What the admin shows until the worker reports X's answer for the new rule (within seconds).

@@ -96,6 +96,10 @@ def topics_activate(*, topics: Iterable[Topic], max_rules: int, max_rule_length:
         return [*problems, f"{names}: Could not check the rules with X: {error}"] if candidates else problems
     active = Topic.objects.filter(is_active=True).count()
     for topic in candidates:
+        holder = topic_rule_holder(query=topic.query, excluding=topic.pk)
+        if holder is not None:
+            problems.append(f"{topic.name}: {holder.name} already has this rule, and X refuses a copy")
+            continue
         if topic.query in refused:
             problems.append(f"{topic.name}: X refused this rule: {refused[topic.query]}")
             continue
@@ -109,6 +113,11 @@ def topics_activate(*, topics: Iterable[Topic], max_rules: int, max_rule_length:
         )
         active += 1
     return problems
+
+
+def topic_rule_holder(*, query: str, excluding: int | None = None) -> Topic | None:
+    """The active topic whose rule is `query`: X refuses a second rule with the same value."""
+    return Topic.objects.filter(is_active=True, query=query).exclude(pk=excluding).order_by("pk").first()
 
 
 @dataclass(frozen=True)

@@ -190,3 +190,24 @@ def test_activate_action_with_x_unreachable_activates_nothing_and_says_why(admin
     response = admin_client.post(url, {"action": "activate", "_selected_action": [topic.pk]}, follow=True)
     assert not Topic.objects.get().is_active
     assert "Could not check the rules with X" in " ".join(str(m) for m in response.context["messages"])
+
+
+def test_a_rule_another_active_topic_has_is_refused_naming_that_topic(admin_client):
+    Topic.objects.create(name="Django", slug="django", query="django")
+    response = add_topic(admin_client, query=" django ")
+    errors = " ".join(response.context["adminform"].form.errors["query"])
+    assert "Django already has this rule" in errors
+    assert add_topic(admin_client, query="django", is_active="").status_code == 302  # inactive: no rule
+
+
+def test_activate_action_refuses_a_rule_another_topic_already_has(admin_client):
+    Topic.objects.create(name="Django", slug="django", query="django")
+    first = Topic.objects.create(name="Py", slug="py", query="python", is_active=False)
+    second = Topic.objects.create(name="Py again", slug="py-again", query="python", is_active=False)
+    copy = Topic.objects.create(name="Django again", slug="django-again", query="django", is_active=False)
+    url = reverse("admin:feed_topic_changelist")
+    picked = [first.pk, second.pk, copy.pk]
+    response = admin_client.post(url, {"action": "activate", "_selected_action": picked}, follow=True)
+    assert set(Topic.objects.filter(is_active=True).values_list("slug", flat=True)) == {"django", "py"}
+    shown = " ".join(str(m) for m in response.context["messages"])
+    assert "Py again: Py already has this rule" in shown and "Django again: Django already" in shown

@@ -1,4 +1,4 @@
-"""Asking the stream's source whether it accepts rules, without feed importing streamer.
+"""Rules and the stream's source: asking whether it accepts them, and what it said of each.
 
 Imports point tweetsite → streamer → feed, yet the admin (here in feed) must ask X's dry run before
 a rule goes live. The settings, in the top layer, name the function that asks
@@ -6,9 +6,23 @@ a rule goes live. The settings, in the top layer, name the function that asks
 """
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """What the stream's source said about one active topic's rule after a sync: live, or refused.
+
+    Here, beside the dry run and free of models, so the sources can return it without importing
+    the ORM; the worker hands a sync's outcomes to feed.services.topic_rules_record.
+    """
+
+    slug: str
+    query: str
+    error: str = ""  # the source's reason for refusing the rule; empty when the rule is on the stream
 
 
 class RuleCheckUnavailable(Exception):

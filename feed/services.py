@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from feed.models import Topic, Tweet
 from feed.normalize import NormalizedTweet
-from feed.rule_check import RuleCheckUnavailable, rules_check
+from feed.rule_check import RuleCheckUnavailable, RuleOutcome, rules_check
 from feed.selectors import topic_slugs, tweet_item
 from streamer.rules import RuleError, validate_rule
 
@@ -118,15 +118,6 @@ def topics_activate(*, topics: Iterable[Topic], max_rules: int, max_rule_length:
 def topic_rule_holder(*, query: str, excluding: int | None = None) -> Topic | None:
     """The active topic whose rule is `query`: X refuses a second rule with the same value."""
     return Topic.objects.filter(is_active=True, query=query).exclude(pk=excluding).order_by("pk").first()
-
-
-@dataclass(frozen=True)
-class RuleOutcome:
-    """What the stream's source said about one active topic's rule: on the stream, or refused."""
-
-    slug: str
-    query: str
-    error: str = ""  # the source's reason for refusing the rule; empty when the rule is on the stream
 
 
 def topic_rules_record(*, outcomes: Iterable[RuleOutcome]) -> None:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from feed.services import RuleOutcome
+from feed.rule_check import RuleOutcome
 from streamer.sources import TopicRule
 from streamer.sources.x import XSource
 from xemulator import XEmulator

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from feed.services import RuleOutcome
+from feed.rule_check import RuleOutcome
 
 
 @dataclass(frozen=True)

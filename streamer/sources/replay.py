@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from feed.services import RuleOutcome
+from feed.rule_check import RuleOutcome
 from streamer.rules import Rule, RuleError, compile_rule
 from streamer.sources import Deliver, OnState, TopicRule
 

@@ -13,7 +13,7 @@ import time
 from tweepy import StreamRule
 from tweepy.asynchronous import AsyncStreamingClient
 
-from feed.services import RuleOutcome
+from feed.rule_check import RuleOutcome
 from streamer.sources import Deliver, OnState, TopicRule
 from streamer.x_session import make_x_session
 

@@ -14,8 +14,8 @@ from feed.services import topics_activate, topics_deactivate, tweets_set_hidden
 @admin.register(Topic)
 class TopicAdmin(admin.ModelAdmin):
     form = TopicAdminForm
-    list_display = ["name", "slug", "query", "is_active", "updated_at"]
-    list_filter = ["is_active"]
+    list_display = ["name", "slug", "query", "is_active", "rule_status", "updated_at"]
+    list_filter = ["is_active", "rule_state"]
     search_fields = ["name", "slug", "query"]
     prepopulated_fields = {"slug": ["name"]}
     actions = ["activate", "deactivate"]
@@ -37,9 +37,17 @@ class TopicAdmin(admin.ModelAdmin):
         _announce(request, self, batches)
         self.message_user(request, f"{len(batches)} topic(s) deactivated; their open pages were closed.")
 
+    @admin.display(description="rule on X", ordering="rule_state")
+    def rule_status(self, topic: Topic) -> str:
+        if not topic.is_active:
+            return Topic.RuleState.OFF  # the worker drops the rule within seconds
+        return f"{topic.rule_state}: {topic.rule_error}" if topic.rule_error else topic.rule_state
+
     def get_readonly_fields(self, request, obj=None):
+        # X's answer is the worker's to record (feed.services.topic_rules_record), never the admin's.
+        rule = ["rule_state", "rule_error", "rule_checked_at"]
         # Open pages and the worker's rule tag follow the slug: it is fixed once the topic exists.
-        return ["slug"] if obj is not None else []
+        return ["slug", *rule] if obj is not None else rule
 
     def get_prepopulated_fields(self, request, obj=None):
         return {} if obj is not None else self.prepopulated_fields

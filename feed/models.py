@@ -9,11 +9,21 @@ from django.urls import reverse
 
 
 class Topic(models.Model):
+    class RuleState(models.TextChoices):
+        PENDING = "pending", "pending"  # saved; the worker has not reported X's answer yet
+        ACTIVE = "active", "active"  # the rule is on X's stream
+        FAILED = "failed", "failed"  # X refused the rule; rule_error says why
+        OFF = "off", "off"  # the topic is inactive, so it has no rule
+
     name = models.CharField(max_length=100)
     # Slugs name Channels groups ("topic.<slug>"), which must be ASCII and under 100 characters.
     slug = models.SlugField(max_length=80, unique=True)
     query = models.TextField(help_text="X filtered-stream rule, e.g. python OR django -is:retweet")
     is_active = models.BooleanField(default=True)
+    # Written by the worker after each rules sync (feed.services.topic_rules_record), shown in the admin.
+    rule_state = models.CharField(max_length=16, choices=RuleState.choices, default=RuleState.PENDING)
+    rule_error = models.TextField(blank=True, help_text="X's reason for refusing the rule")
+    rule_checked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from feed.models import ModerationEvent, Topic, Tweet
 from feed.normalize import NormalizedTweet
+from feed.rule_check import RuleCheckUnavailable, RuleOutcome, rules_check
 from feed.selectors import topic_slugs, tweet_item
 from streamer.rules import RuleError, validate_rule
 
@@ -72,12 +74,12 @@ def _ingest(by_id: dict[str, NormalizedTweet]) -> list[TopicBatch]:
 
 
 def topics_activate(*, topics: Iterable[Topic], max_rules: int, max_rule_length: int) -> list[str]:
-    """Activate the topics whose rules are valid, within the access level's rule count.
+    """Activate the topics whose rules are valid and X accepts, within the access level's rule count.
 
-    Returns one message per topic left inactive, saying why.
+    X is asked with one dry run for all of them (feed.rule_check); if X cannot be asked, none are
+    activated. Returns one message per topic left inactive, saying why.
     """
-    problems = []
-    active = Topic.objects.filter(is_active=True).count()
+    problems, candidates = [], []
     for topic in topics:
         if topic.is_active:
             continue
@@ -86,14 +88,54 @@ def topics_activate(*, topics: Iterable[Topic], max_rules: int, max_rule_length:
         except RuleError as error:
             problems.append(f"{topic.name}: {error}")
             continue
+        candidates.append(topic)
+    try:
+        refused = rules_check(queries=[topic.query for topic in candidates])
+    except RuleCheckUnavailable as error:
+        names = ", ".join(topic.name for topic in candidates)
+        return [*problems, f"{names}: Could not check the rules with X: {error}"] if candidates else problems
+    active = Topic.objects.filter(is_active=True).count()
+    for topic in candidates:
+        holder = topic_rule_holder(query=topic.query, excluding=topic.pk)
+        if holder is not None:
+            problems.append(f"{topic.name}: {holder.name} already has this rule, and X refuses a copy")
+            continue
+        if topic.query in refused:
+            problems.append(f"{topic.name}: X refused this rule: {refused[topic.query]}")
+            continue
         if active >= max_rules:
             problems.append(
                 f"{topic.name}: {active} rules are active, the limit (X_MAX_RULES) is {max_rules}"
             )
             continue
-        Topic.objects.filter(pk=topic.pk).update(is_active=True)
+        Topic.objects.filter(pk=topic.pk).update(
+            is_active=True, rule_state=Topic.RuleState.PENDING, rule_error=""
+        )
         active += 1
     return problems
+
+
+def topic_rule_holder(*, query: str, excluding: int | None = None) -> Topic | None:
+    """The active topic whose rule is `query`: X refuses a second rule with the same value."""
+    return Topic.objects.filter(is_active=True, query=query).exclude(pk=excluding).order_by("pk").first()
+
+
+def topic_rules_record(*, outcomes: Iterable[RuleOutcome]) -> None:
+    """Record each active topic's rule state after a sync, for the admin; inactive topics are "off".
+
+    An outcome counts only while the topic still has the query it was about: an admin who edits the
+    rule meanwhile sees "pending" until the next sync reports on the new one.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        for outcome in outcomes:
+            state = Topic.RuleState.FAILED if outcome.error else Topic.RuleState.ACTIVE
+            Topic.objects.filter(slug=outcome.slug, query=outcome.query, is_active=True).update(
+                rule_state=state, rule_error=outcome.error, rule_checked_at=now
+            )
+        Topic.objects.filter(is_active=False).exclude(rule_state=Topic.RuleState.OFF).update(
+            rule_state=Topic.RuleState.OFF, rule_error=""
+        )
 
 
 def topics_deactivate(*, topics: Iterable[Topic]) -> list[TopicBatch]:

@@ -8,13 +8,15 @@ transaction; the committed batches are published to each topic's group, pre-enco
 import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from feed.models import Topic
 from feed.normalize import NormalizedTweet, PayloadError, normalize
-from feed.services import topic_latest_seqs, tweets_ingest
+from feed.services import topic_latest_seqs, topic_rules_record, tweets_ingest
 from streamer.publisher import Publisher
 from streamer.sources import Source, TopicRule
 from streamer.status import StatusReporter
@@ -127,21 +129,32 @@ class StreamWorker:
         await self.publisher.publish(topic_batches)
 
     async def _watch_topics(self) -> None:
+        # Besides each topic change, X's rules are re-read every X_RULES_RECHECK_S and anything deleted
+        # outside the worker (X's developer console, another app on the token) is put back; refused
+        # rules are retried then too.
+        recheck_s = settings.X_RULES_RECHECK_S
+        next_check = 0.0
         while True:
             try:
-                await self._sync_topics()
+                if await self._sync_topics(recheck=time.monotonic() >= next_check):
+                    next_check = time.monotonic() + recheck_s
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("worker: topic sync failed; retrying in %.0f s", self.topic_poll_s)
             await asyncio.sleep(self.topic_poll_s)
 
-    async def _sync_topics(self) -> None:
+    async def _sync_topics(self, *, recheck: bool = False) -> bool:
+        """Sync the source's rules if the active topics changed or `recheck`; True if it synced."""
         topics = await database_sync_to_async(_active_topic_rules)()
+        if topics == self._topics and not recheck:
+            return False
         if topics != self._topics:
             logger.info("worker: topics changed: %s", ", ".join(t.slug for t in topics) or "none")
-            await self.source.sync_rules(topics)
-            self._topics = topics
+        outcomes = await self.source.sync_rules(topics)
+        await database_sync_to_async(topic_rules_record)(outcomes=outcomes)
+        self._topics = topics
+        return True
 
 
 def _active_topic_rules() -> list[TopicRule]:

@@ -142,3 +142,72 @@ def test_a_topics_slug_is_fixed_once_it_exists(admin_client):
     admin_client.post(url, {"name": "Python", "slug": "renamed", "query": "python", "is_active": "on"})
     topic.refresh_from_db()
     assert topic.slug == "python"
+
+
+def test_the_topic_list_and_form_show_the_rule_state_and_x_reason(admin_client):
+    refused = "X refused the rule: DuplicateRule (topic Python already has it)"
+    topic = Topic.objects.create(
+        name="Python again", slug="python-again", query="python", rule_state="failed", rule_error=refused
+    )
+    listing = admin_client.get(reverse("admin:feed_topic_changelist")).content.decode()
+    assert "failed" in listing and "DuplicateRule (topic Python already has it)" in listing
+    form = admin_client.get(reverse("admin:feed_topic_change", args=[topic.pk]))
+    assert "DuplicateRule (topic Python already has it)" in form.content.decode()
+    assert "rule_error" not in form.context["adminform"].form.fields  # X's word, not the admin's
+
+
+def test_editing_a_topics_rule_marks_it_pending_until_the_worker_reports(admin_client):
+    topic = Topic.objects.create(name="Python", slug="python", query="python", rule_state="active")
+    url = reverse("admin:feed_topic_change", args=[topic.pk])
+    admin_client.post(url, {"name": "Python", "query": "#python", "is_active": "on"})
+    topic.refresh_from_db()
+    assert (topic.query, topic.rule_state) == ("#python", "pending")
+
+
+def test_activate_action_asks_x_dry_run_and_shows_x_reason(admin_client, settings, x_emulator):
+    settings.X_BEARER_TOKEN = x_emulator.token
+    settings.X_API_BASE_URL = x_emulator.base_url
+    settings.X_MAX_RULE_LENGTH = 5000  # more than the emulated account allows
+    long = Topic.objects.create(
+        name="Long", slug="long", query=" OR ".join(["python"] * 200), is_active=False
+    )
+    fine = Topic.objects.create(name="Fine", slug="fine", query="django", is_active=False)
+    url = reverse("admin:feed_topic_changelist")
+    response = admin_client.post(
+        url, {"action": "activate", "_selected_action": [long.pk, fine.pk]}, follow=True
+    )
+    assert list(Topic.objects.filter(is_active=True).values_list("slug", flat=True)) == ["fine"]
+    shown = " ".join(str(m) for m in response.context["messages"])
+    assert "Long: X refused this rule" in shown and "limit is 1,024" in shown
+    assert x_emulator.rules == []  # a dry run adds nothing
+
+
+def test_activate_action_with_x_unreachable_activates_nothing_and_says_why(admin_client, settings):
+    settings.X_BEARER_TOKEN = "token"
+    settings.X_API_BASE_URL = "http://127.0.0.1:9"  # nothing listens on the discard port
+    topic = Topic.objects.create(name="Python", slug="python", query="python", is_active=False)
+    url = reverse("admin:feed_topic_changelist")
+    response = admin_client.post(url, {"action": "activate", "_selected_action": [topic.pk]}, follow=True)
+    assert not Topic.objects.get().is_active
+    assert "Could not check the rules with X" in " ".join(str(m) for m in response.context["messages"])
+
+
+def test_a_rule_another_active_topic_has_is_refused_naming_that_topic(admin_client):
+    Topic.objects.create(name="Django", slug="django", query="django")
+    response = add_topic(admin_client, query=" django ")
+    errors = " ".join(response.context["adminform"].form.errors["query"])
+    assert "Django already has this rule" in errors
+    assert add_topic(admin_client, query="django", is_active="").status_code == 302  # inactive: no rule
+
+
+def test_activate_action_refuses_a_rule_another_topic_already_has(admin_client):
+    Topic.objects.create(name="Django", slug="django", query="django")
+    first = Topic.objects.create(name="Py", slug="py", query="python", is_active=False)
+    second = Topic.objects.create(name="Py again", slug="py-again", query="python", is_active=False)
+    copy = Topic.objects.create(name="Django again", slug="django-again", query="django", is_active=False)
+    url = reverse("admin:feed_topic_changelist")
+    picked = [first.pk, second.pk, copy.pk]
+    response = admin_client.post(url, {"action": "activate", "_selected_action": picked}, follow=True)
+    assert set(Topic.objects.filter(is_active=True).values_list("slug", flat=True)) == {"django", "py"}
+    shown = " ".join(str(m) for m in response.context["messages"])
+    assert "Py again: Py already has this rule" in shown and "Django again: Django already" in shown

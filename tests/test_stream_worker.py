@@ -95,3 +95,31 @@ def test_stream_command_refuses_to_run_without_redis(process_env):
     )
     assert result.returncode != 0
     assert "REDIS_URL is not set" in result.stderr
+
+
+def test_a_topic_x_refuses_is_failed_with_x_reason_and_other_topics_still_get_rules(x_emulator, x_worker):
+    Topic.objects.create(name="Python", slug="python", query="python")
+    Topic.objects.create(name="Python again", slug="python-again", query="python")
+    Topic.objects.create(name="Django", slug="django", query="django")
+    expected = {"python": "python", "django": "django"}
+    assert x_emulator.wait_until(lambda: rule_values(x_emulator) == expected, 10)
+    assert x_emulator.wait_until(lambda: Topic.objects.filter(rule_state="failed").exists(), 5)
+    failed = Topic.objects.get(rule_state="failed")
+    assert failed.slug == "python-again"
+    assert "DuplicateRule" in failed.rule_error and 'tagged "python"' in failed.rule_error
+    states = dict(Topic.objects.values_list("slug", "rule_state"))
+    assert states == {"python": "active", "python-again": "failed", "django": "active"}
+
+
+def test_a_rule_deleted_on_x_is_put_back_by_the_worker(start_worker, x_emulator):
+    start_worker(
+        *("--source", "x"),
+        X_BEARER_TOKEN=x_emulator.token,
+        X_API_BASE_URL=x_emulator.base_url,
+        X_RULES_RECHECK_S="1",
+    )
+    Topic.objects.create(name="Python", slug="python", query="python")
+    assert x_emulator.wait_until(lambda: rule_values(x_emulator) == {"python": "python"}, 10)
+    x_emulator.remove_rule(x_emulator.rules[0]["id"])  # as if deleted in X's developer console
+    assert rule_values(x_emulator) == {}
+    assert x_emulator.wait_until(lambda: rule_values(x_emulator) == {"python": "python"}, 5)

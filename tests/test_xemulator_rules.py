@@ -102,3 +102,47 @@ async def test_rule_cap_is_enforced():
 
 
 # -- streaming ---------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_one_invalid_rule_in_a_request_stops_every_rule_in_it(emu):
+    client = await rules_client(emu)
+    resp = await client.add_rules([StreamRule("#ok", tag="ok"), StreamRule("(cats", tag="cats")])
+    await client.session.close()
+    assert resp.data is None
+    assert [e["value"] for e in resp.errors] == ["(cats"]
+    assert resp.meta["summary"] == {"created": 0, "not_created": 2, "valid": 1, "invalid": 1}
+    assert emu.rules == []
+
+
+@pytest.mark.asyncio
+async def test_a_value_twice_in_one_request_is_a_duplicate_and_nothing_is_created(emu):
+    client = await rules_client(emu)
+    resp = await client.add_rules([StreamRule("#python", tag="a"), StreamRule("#python", tag="b")])
+    await client.session.close()
+    assert [(e["title"], e["value"]) for e in resp.errors] == [("DuplicateRule", "#python")]
+    assert resp.meta["summary"]["created"] == 0
+    assert emu.rules == []
+
+
+@pytest.mark.asyncio
+async def test_a_rule_longer_than_the_access_level_allows_is_refused_with_the_limit():
+    with XEmulator(token=TOKEN, max_rule_length=20) as short:
+        client = await rules_client(short)
+        resp = await client.add_rules([StreamRule("python OR django OR asyncio"), StreamRule("#ok")])
+        await client.session.close()
+        [error] = resp.errors
+        assert error["title"] == "Invalid Rule"
+        assert "limit is 20" in error["details"][0]
+        assert short.rules == []
+
+
+@pytest.mark.asyncio
+async def test_a_rule_removed_outside_the_api_is_gone_from_the_listing(emu):
+    kept, removed = emu.add_rule("#kept", "kept"), emu.add_rule("#gone", "gone")
+    assert emu.remove_rule(removed["id"]) is True
+    client = await rules_client(emu)
+    listed = await client.get_rules()
+    await client.session.close()
+    assert [r.id for r in listed.data] == [kept["id"]]
+    assert emu.remove_rule(removed["id"]) is False

@@ -178,6 +178,11 @@ X_MAX_RULE_LENGTH = env.int("X_MAX_RULE_LENGTH", default=1024)
 X_MAX_RULES = env.int("X_MAX_RULES", default=1000)
 # X sends a keep-alive every 20 s; this much silence means a stalled stream, so reconnect.
 X_STREAM_STALL_TIMEOUT_S = env.float("X_STREAM_STALL_TIMEOUT_S", default=21.0)
+# The worker re-reads X's rules this often and puts back any deleted outside it (X's developer console,
+# another app on the same token). 60 s costs 15 of the 450 rule reads X allows per 15 minutes.
+X_RULES_RECHECK_S = env.float("X_RULES_RECHECK_S", default=60.0)
+# feed asks X's dry run through this function, so feed never imports streamer (tweetsite wires them).
+TOPIC_RULES_CHECKER = "streamer.rule_check.check_rules_with_x"
 # `make run` runs the worker inside the web process when there is no Redis to carry its tweets.
 STREAM_EMBEDDED = env.bool("STREAM_EMBEDDED", default=False)
 STREAM_REPLAY_RATE = env.float("STREAM_REPLAY_RATE", default=2.0)

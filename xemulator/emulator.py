@@ -199,6 +199,10 @@ class XEmulator:
         """Add a rule without HTTP; raises ``streamer.rules.RuleError``."""
         return self._call(lambda: self.core.rulebook.add(value, tag))
 
+    def remove_rule(self, rule_id: str) -> bool:
+        """Delete a rule as someone in X's developer console would (no HTTP); False if absent."""
+        return self._call(lambda: self.core.rulebook.remove(rule_id))
+
     def start_rate(
         self, rate: float, count: int, text: str = DEFAULT_RATE_TEXT, author: dict | None = None
     ) -> dict:

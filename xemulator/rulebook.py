@@ -43,6 +43,15 @@ class RuleBook:
             raise RuleError((error.get("details") or [error["title"]])[0])
         return body["data"][0]
 
+    def remove(self, rule_id: str) -> bool:
+        """Delete one rule directly (no HTTP); False if there is no such rule."""
+        if rule_id not in self.rules:
+            return False
+        log.info("rule removed outside the API: %s", self.rules[rule_id]["value"])
+        del self.rules[rule_id]
+        del self._compiled[rule_id]
+        return True
+
     def modify(self, payload: object, *, dry_run: bool = False) -> tuple[int, dict]:
         """``POST /2/tweets/search/stream/rules``: returns (status, body)."""
         if not isinstance(payload, dict) or ("add" in payload) == ("delete" in payload):
@@ -76,7 +85,13 @@ class RuleBook:
         if not errors and len(self.rules) + len(valid) > self.max_rules:
             errors.append(p.rules_cap(self.max_rules))
         created = []
-        if not errors:  # X creates all of a request's rules or none of them
+        # All or none. X's reference for POST /2/tweets/search/stream/rules (docs.x.com, "Update
+        # stream rules") gives `data` as "all user-specified stream filtering rules that were created"
+        # and counts `meta.summary` as created / not_created / valid / invalid, so a valid rule can go
+        # uncreated: that happens when another rule in the same request is refused. The pages found
+        # do not state the rule in one sentence, so the emulator takes the stricter reading (one
+        # invalid rule, duplicate or cap refusal creates none), the case a client must survive.
+        if not errors:
             for value, tag, compiled in valid:
                 rule = {"id": self._new_id(), "value": value}
                 if tag is not None:

@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from feed.rule_check import RuleOutcome
+
 
 @dataclass(frozen=True)
 class TopicRule:
@@ -26,8 +28,8 @@ OnState = Callable[[str, str], None]
 class Source(Protocol):
     name: str
 
-    async def sync_rules(self, topics: list[TopicRule]) -> None:
-        """Make the source's rules equal to `topics`."""
+    async def sync_rules(self, topics: list[TopicRule]) -> list[RuleOutcome]:
+        """Make the source's rules equal to `topics`; say, per topic, whether its rule is live."""
 
     async def stream(self, deliver: Deliver, on_state: OnState) -> None:
         """Deliver messages (raw bytes or decoded dicts) until cancelled; report state changes."""

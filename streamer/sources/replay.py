@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from feed.rule_check import RuleOutcome
 from streamer.rules import Rule, RuleError, compile_rule
 from streamer.sources import Deliver, OnState, TopicRule
 
@@ -31,15 +32,18 @@ class ReplaySource:
         self._rules: list[tuple[str, Rule]] = []
         self._sequence = 0
 
-    async def sync_rules(self, topics: list[TopicRule]) -> None:
-        rules = []
+    async def sync_rules(self, topics: list[TopicRule]) -> list[RuleOutcome]:
+        rules, outcomes = [], []
         for topic in topics:
             try:
                 rules.append((topic.slug, compile_rule(topic.query)))
+                outcomes.append(RuleOutcome(slug=topic.slug, query=topic.query))
             except RuleError as error:
                 logger.warning("replay: topic %s has an invalid rule, skipped: %s", topic.slug, error)
+                outcomes.append(RuleOutcome(slug=topic.slug, query=topic.query, error=str(error)))
         self._rules = rules
         logger.info("replay: %d topic rules active", len(rules))
+        return outcomes
 
     async def stream(self, deliver: Deliver, on_state: OnState) -> None:
         messages = self._load()

@@ -13,6 +13,7 @@ import time
 from tweepy import StreamRule
 from tweepy.asynchronous import AsyncStreamingClient
 
+from feed.rule_check import RuleOutcome
 from streamer.sources import Deliver, OnState, TopicRule
 from streamer.x_session import make_x_session
 
@@ -85,8 +86,12 @@ class XSource:
         self.base_url = base_url
         self.stall_timeout_s = stall_timeout_s
 
-    async def sync_rules(self, topics: list[TopicRule]) -> None:
-        """Make X's rules equal to the topics: keep matching rules, delete stale, add missing."""
+    async def sync_rules(self, topics: list[TopicRule]) -> list[RuleOutcome]:
+        """Make X's rules equal to the topics: keep matching rules, delete stale, add missing.
+
+        Returns each topic's outcome: on the stream, or X's reason for refusing its rule. A refused
+        rule never keeps another topic's rule off the stream.
+        """
         client = _Stream(self.bearer_token, deliver=None, on_state=_log_state)
         async with make_x_session(self.base_url) as session:
             client.session = session
@@ -100,11 +105,15 @@ class XSource:
             missing = [StreamRule(value=q, tag=slug) for slug, q in wanted.items() if slug not in kept]
             if stale:
                 await client.delete_rules(stale)
-            if missing:
-                response = await client.add_rules(missing)
-                for error in response.errors or []:
-                    logger.error("x: rule refused: %s %s", error.get("value"), error.get("details"))
-        logger.info("x: rules synced: kept %d, deleted %d, added %d", len(kept), len(stale), len(missing))
+            tags = {rule.id: rule.tag for rule in current if rule.id in kept.values()}
+            refused = await _add(client, missing, tags) if missing else {}
+        for slug, reason in refused.items():
+            logger.error("x: rule for topic %s refused: %s", slug, reason)
+        logger.info(
+            "x: rules synced: kept %d, deleted %d, added %d, refused %d",
+            *(len(kept), len(stale), len(missing) - len(refused), len(refused)),
+        )
+        return [RuleOutcome(slug=t.slug, query=t.query, error=refused.get(t.slug, "")) for t in topics]
 
     async def stream(self, deliver: Deliver, on_state: OnState) -> None:
         delay = RESTART_INITIAL_S
@@ -128,6 +137,50 @@ class XSource:
             logger.warning("x: stream task ended; starting a new one in %.1f s", wait)
             await asyncio.sleep(wait)
             delay = min(delay * 2, RESTART_MAX_S)
+
+
+async def _add(client: _Stream, rules: list[StreamRule], tags: dict[str, str]) -> dict[str, str]:
+    """Add `rules` (tag = slug); returns X's reason for each one refused, by tag.
+
+    X creates a request's rules all or none (see xemulator/rulebook.py for what its docs say), so one
+    refused rule would keep every other topic off the stream. One request first: it is one of the 450
+    rule requests X allows per 15 minutes, however many rules it holds, so a first sync of hundreds of
+    topics stays within the limit. If X refused any, the rules it named are sent one per request, each
+    for its own answer, and the others together again; a refusal that names no rule (the rule cap)
+    sends them all one by one. `tags` (rule id -> tag) names the holder of a duplicate.
+    """
+    response = await client.add_rules(rules)
+    for rule in response.data or []:
+        tags[rule.id] = rule.tag
+    created = {rule.tag for rule in response.data or []}
+    left = [rule for rule in rules if rule.tag not in created]
+    if not left:
+        return {}
+    errors = response.errors or [{"title": "NotCreated", "detail": "X created no rule and said not why"}]
+    if len(rules) == 1:
+        return {rules[0].tag: _reason(errors[0], tags)}
+    named_values = {error.get("value") for error in errors}
+    named = [rule for rule in left if rule.value in named_values]
+    others = [rule for rule in left if rule.value not in named_values]
+    if not named:
+        named, others = left, []
+    refused: dict[str, str] = {}
+    for rule in named:
+        refused |= await _add(client, [rule], tags)
+    if others:
+        refused |= await _add(client, others, tags)
+    return refused
+
+
+def _reason(error: dict, tags: dict[str, str]) -> str:
+    """X's error for one rule as the admin reads it."""
+    title = error.get("title", "Refused")
+    if title == "DuplicateRule":
+        holder = tags.get(error.get("id", ""))
+        where = f'rule {error.get("id")}, tagged "{holder}"' if holder else f"rule {error.get('id', '?')}"
+        return f"DuplicateRule: X already has this rule value ({where}); X refuses a second copy"
+    details = error.get("details") or [error.get("detail") or ""]
+    return f"{title}: {'; '.join(str(d) for d in details if d)}".rstrip(": ")
 
 
 def _log_state(state: str, detail: str) -> None:

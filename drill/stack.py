@@ -191,8 +191,8 @@ class Stack:
                 raise RuntimeError(f"{step.name} failed (exit {step.popen.returncode}); see {step.log}")
         with psycopg.connect(self.db_url, autocommit=True) as db:
             db.execute(
-                "INSERT INTO feed_topic (name, slug, query, is_active, created_at, updated_at)"
-                " VALUES ('Drill', %s, 'drill', true, now(), now())",
+                "INSERT INTO feed_topic (name, slug, query, is_active, rule_state, rule_error,"
+                " created_at, updated_at) VALUES ('Drill', %s, 'drill', true, 'pending', '', now(), now())",
                 (TOPIC_SLUG,),
             )
         self.redis.wait_port()

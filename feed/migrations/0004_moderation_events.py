@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('feed', '0002_sqlite_wal'),
+        ('feed', '0003_topic_rule_status'),
     ]
 
     operations = [

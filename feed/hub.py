@@ -136,11 +136,19 @@ class TopicHub:
         topic = self._topics.get(slug)
         return len(topic.sockets) if topic else 0
 
-    def _push(self, topic: TopicState, *frame: Any, mark: int = 0) -> None:
+    def _push(
+        self,
+        topic: TopicState,
+        seq: int,
+        frame: str,
+        inner: str | None,
+        wire: bytes | None = None,
+        mark: int = 0,
+    ) -> None:
         """One frame to every socket of the topic; a socket that fails is closed, the rest go on."""
         for socket in tuple(topic.sockets):
             try:
-                socket.push(*frame, mark=mark)
+                socket.push(seq, frame, inner, wire, mark)
             except Exception:
                 logger.exception(
                     "hub: %s: writing to viewer %s failed; dropping it", topic.slug, socket.label
@@ -346,10 +354,10 @@ class TopicHub:
         if hidden:
             ids = [latest[seq][1] for seq in hidden]
             frame = f'{{"type":"hide","mod":{mark},"ids":{json.dumps(ids)},"seqs":{json.dumps(hidden)}}}'
-            self._push(topic, 0, frame, None, mark=mark)
+            self._push(topic, 0, frame, None, None, mark)
         if shown:
             tweets = ",".join(latest[seq][2] for seq in shown)
-            self._push(topic, 0, f'{{"type":"show","mod":{mark},"tweets":[{tweets}]}}', None, mark=mark)
+            self._push(topic, 0, f'{{"type":"show","mod":{mark},"tweets":[{tweets}]}}', None, None, mark)
 
     async def _poll_moderation_forever(self) -> None:
         """The fallback for a lost nudge: every viewed topic's newest decision, one query for all."""

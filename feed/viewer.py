@@ -66,9 +66,7 @@ class ViewerSocket:
         self._transport = getattr(getattr(send, "__self__", None), "transport", None)
         self._direct = direct_writer(send)
 
-    def push(
-        self, seq: int, frame: str, inner: str | None, wire: bytes | None = None, *, mark: int = 0
-    ) -> None:
+    def push(self, seq: int, frame: str, inner: str | None, wire: bytes | None = None, mark: int = 0) -> None:
         """Send `frame` (its `text_frame` bytes in `wire`, for the direct path) after the rest.
 
         `seq` is a tweets frame's newest seq, `mark` a moderation frame's decision mark."""

@@ -139,7 +139,7 @@ def test_live_feed_end_to_end(
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.on("pageerror", lambda error: errors.append(str(error)))
     catch_up_requests: list[str] = []
-    page.on("request", lambda r: "/tweets/?after=" in r.url and catch_up_requests.append(r.url))
+    page.on("request", lambda r: "/tweets/?before=" in r.url and catch_up_requests.append(r.url))
     home = new_page(browser)
     home.goto(server.url + "/")
     expect(home.locator(".topic-card")).to_have_count(2)

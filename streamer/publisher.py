@@ -11,8 +11,10 @@ import logging
 import time
 from collections import deque
 from dataclasses import replace
+from datetime import datetime
 
 from channels.layers import get_channel_layer
+from django.utils import timezone
 
 from feed.publishing import HEARTBEAT_GROUP, HEARTBEAT_MESSAGE_TYPE, publish_batches
 from feed.services import TopicBatch
@@ -39,6 +41,7 @@ class Publisher:
         self.published = 0
         self.dropped = 0
         self.outage_since: float | None = None
+        self.outage_started_at: datetime | None = None  # the same moment, for operators
         self.last_error = ""
 
     def start_from(self, seqs: dict[str, int]) -> None:
@@ -86,7 +89,7 @@ class Publisher:
                     time.monotonic() - self.outage_since,
                     self.dropped,
                 )
-                self.outage_since = None
+                self.outage_since = self.outage_started_at = None
             return True
 
     async def run(self) -> None:
@@ -107,5 +110,5 @@ class Publisher:
     def _note_outage(self, error: Exception) -> None:
         self.last_error = f"channel layer: {error!r}"[:300]
         if self.outage_since is None:
-            self.outage_since = time.monotonic()
+            self.outage_since, self.outage_started_at = time.monotonic(), timezone.now()
             logger.error("publisher: channel layer unreachable (%r); buffering", error)

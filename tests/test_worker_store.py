@@ -12,9 +12,13 @@ import re
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers, get_channel_layer
+from django.db import connection
 
 from feed.models import Topic, Tweet
 from feed.rendering import tweet_html
+from streamer import worker as worker_module
+from streamer.models import QuarantinedPost
+from streamer.status import worker_status_get
 from streamer.worker import StreamWorker
 
 from payloads import x_message
@@ -162,3 +166,56 @@ def test_the_renderer_places_an_entity_with_negative_offsets_by_its_text():
     html = tweet_html("@bob #python!", entities)
     assert re.sub(r"<[^>]+>", "", html) == "@bob #python!"
     assert html.count("<a ") == 2
+
+
+@pytest.fixture
+def database_refuses_poison():
+    """A row-level refusal that normalisation does not foresee, made by the database itself: a
+    CHECK constraint on PostgreSQL, a trigger on SQLite. Both raise IntegrityError for a post whose
+    text says "poison", as a new constraint or a server-side encoding rule would for a real post."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "ALTER TABLE feed_tweet ADD CONSTRAINT test_no_poison CHECK (text NOT LIKE '%poison%')"
+            )
+        else:
+            cursor.execute(
+                "CREATE TRIGGER test_no_poison BEFORE INSERT ON feed_tweet WHEN NEW.text LIKE '%poison%' "
+                "BEGIN SELECT RAISE(ABORT, 'poison refused'); END"
+            )
+    yield
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("ALTER TABLE feed_tweet DROP CONSTRAINT test_no_poison")
+        else:
+            cursor.execute("DROP TRIGGER test_no_poison")
+
+
+async def test_a_post_the_database_refuses_is_quarantined_and_its_neighbours_go_through(
+    database_refuses_poison, admin_client
+):
+    poison = x_message("python poison", tags=["python"], tweet_id="1862000000000000666")
+    _, sent = await around(json.dumps(poison))
+    assert sent == ["python before", "python after"]
+    kept = await database_sync_to_async(QuarantinedPost.objects.get)()
+    assert kept.x_id == "1862000000000000666"
+    assert json.loads(kept.raw)["data"]["text"] == "python poison"
+    assert "IntegrityError" in kept.error
+    status = await database_sync_to_async(worker_status_get)()
+    assert (status.quarantined, status.stored) == (1, 2)
+    assert status.store_failing_since is None  # the database is there: only the post was at fault
+    page = await database_sync_to_async(admin_client.get)("/admin/streamer/quarantinedpost/")
+    assert b"1862000000000000666" in page.content
+
+
+async def test_a_burst_past_the_queue_cap_is_shed_counted_and_logged_once(monkeypatch, caplog):
+    caplog.set_level(logging.WARNING, logger="streamer.worker")
+    monkeypatch.setattr(worker_module, "QUEUE_MAX_POSTS", 3)
+    # The source delivers all eight before the store task runs once: five find the queue full.
+    _, sent = await run_worker([line(f"python {n}") for n in range(8)])
+    assert sent == ["python 0", "python 1", "python 2"]
+    status = await database_sync_to_async(worker_status_get)()
+    assert (status.shed, status.shedding) == (5, False)
+    assert caplog.text.count("shedding new posts") == 1
+    assert "Shed posts are lost" in caplog.text
+    assert "shedding stopped; 5 posts were lost" in caplog.text

@@ -95,3 +95,18 @@ def test_stream_command_refuses_to_run_without_redis(process_env):
     )
     assert result.returncode != 0
     assert "REDIS_URL is not set" in result.stderr
+
+
+def test_stream_command_refuses_to_replay_in_production_unless_asked(process_env):
+    # No X_BEARER_TOKEN and DEBUG off: replaying the sample would look live to everyone.
+    result = subprocess.run(
+        [sys.executable, "manage.py", "stream"],
+        cwd=ROOT,
+        env=process_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "X_BEARER_TOKEN is not set" in result.stderr
+    assert "--source replay" in result.stderr

@@ -3,20 +3,28 @@
 Both stream sources (X and replay) deliver messages in the live stream's payload shape, so this is the
 only place that knows that shape. Anything malformed raises PayloadError with a reason, never
 something else: the worker logs it and carries on.
+
+What comes out can be stored: json.loads turns "\\ud800" into a lone surrogate and "\\u0000" into a
+NUL, and accepts NaN, none of which PostgreSQL (text or jsonb) or SQLite will store. Every string
+of the payload, keys included, is cleaned first, so the text, the names, the entities and the raw
+payload kept with the tweet are all storable.
 """
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 # X's own ids are 64-bit integers: at most 20 digits. Anything else is not an X id.
-X_ID_PATTERN = re.compile(r"^[0-9]{1,20}$")
+X_ID_PATTERN = re.compile(r"[0-9]{1,20}")  # used with fullmatch: `$` would let "123\n" through
 # X's longest posts (long-form, premium accounts) are 25,000 characters; more is not a real tweet.
 MAX_TEXT_CHARS = 25_000
 # The stream escapes only these three characters in text; other entities stand as typed.
 _X_ESCAPES = {"&amp;": "&", "&lt;": "<", "&gt;": ">"}
 _X_ESCAPE_PATTERN = re.compile("|".join(_X_ESCAPES))
+# What neither database stores: NUL (dropped) and lone surrogates (json.loads pairs real ones).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class PayloadError(ValueError):
@@ -42,13 +50,14 @@ def normalize(payload: Any) -> NormalizedTweet:
     """Return the tweet in `payload`, or raise PayloadError naming what is wrong."""
     if not isinstance(payload, dict):
         raise PayloadError(f"message is a {type(payload).__name__}, not an object")
+    payload = storable(payload)
     data = payload.get("data")
     if not isinstance(data, dict):
         if "errors" in payload:
             raise PayloadError(f"errors-only message: {_summarize_errors(payload['errors'])}")
         raise PayloadError("message has no 'data' object")
     x_id = data.get("id")
-    if not isinstance(x_id, str) or not X_ID_PATTERN.match(x_id):
+    if not isinstance(x_id, str) or not X_ID_PATTERN.fullmatch(x_id):
         raise PayloadError(f"tweet id is not an X id: {str(x_id)[:40]!r}")
     text = data.get("text")
     if not isinstance(text, str):
@@ -64,10 +73,57 @@ def normalize(payload: Any) -> NormalizedTweet:
         author_username=str(author.get("username") or "")[:64],
         author_name=str(author.get("name") or author.get("username") or "")[:200],
         author_avatar_url=_http_url(author.get("profile_image_url"))[:500],
-        entities=data.get("entities") if isinstance(data.get("entities"), dict) else {},
+        entities=_valid_entities(data.get("entities"), len(text)),
         topic_slugs=_matching_tags(payload),
         raw=payload,
     )
+
+
+def storable(value: Any) -> Any:
+    """`value` (decoded JSON) with NULs removed, lone surrogates made U+FFFD and NaN/Infinity null."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub(_replacement, value) if _UNSTORABLE.search(value) else value
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _replacement(match: re.Match) -> str:
+    return "" if match.group(0) == "\x00" else "\ufffd"
+
+
+def _valid_entities(entities: Any, text_length: int) -> dict[str, Any]:
+    """The entities whose offsets could point into the text; others are dropped.
+
+    Offsets are bounded by the text as sent (before unescaping &amp;), because X has shipped
+    off-by-some offsets that the renderer still places by looking for the entity's text.
+    """
+    if not isinstance(entities, dict):
+        return {}
+    valid: dict[str, Any] = {}
+    for kind, items in entities.items():
+        if isinstance(items, list):
+            valid[kind] = [item for item in items if _valid_span(item, text_length)]
+        else:
+            valid[kind] = items
+    return valid
+
+
+def _valid_span(item: Any, text_length: int) -> bool:
+    if not isinstance(item, dict):
+        return False
+    start, end = item.get("start"), item.get("end")
+    if start is None and end is None:
+        return True  # no offsets to trust: the renderer looks for the entity's text
+    return _offset(start) and _offset(end) and 0 <= start < end <= text_length
+
+
+def _offset(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _find_author(payload: dict, author_id: str) -> dict:

@@ -61,7 +61,8 @@ def _locate(text: str, entity: dict, expected: str) -> tuple[int, int] | None:
     if len(expected) < 2:
         return None
     start, end = entity.get("start"), entity.get("end")
-    if isinstance(start, int) and isinstance(end, int):
+    # Only offsets inside the text: a negative one would slice from the end and repeat the text.
+    if isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text):
         if text[start:end].lower() == expected.lower():
             return start, end
     found = text.lower().find(expected.lower())

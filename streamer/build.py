@@ -16,7 +16,16 @@ class SourceConfigError(ValueError):
 def build_source(
     *, name: str | None = None, replay_file: Path | None = None, rate: float | None = None
 ) -> Source:
-    """The named source, or X when X_BEARER_TOKEN is set and replay otherwise."""
+    """The named source, or X when X_BEARER_TOKEN is set.
+
+    Without a token, replay is the default only in development (DEBUG): in production a replayed
+    sample would look live to every viewer, so it must be chosen by name.
+    """
+    if name is None and not settings.X_BEARER_TOKEN and not settings.DEBUG:
+        raise SourceConfigError(
+            "X_BEARER_TOKEN is not set, so there is no live stream to follow. Set it (see README: "
+            "getting a token), or choose `--source replay` to replay the sample stream on purpose."
+        )
     name = name or ("x" if settings.X_BEARER_TOKEN else "replay")
     if name == "x":
         if not settings.X_BEARER_TOKEN:

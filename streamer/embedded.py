@@ -8,7 +8,7 @@ starts on the first ASGI event: the lifespan startup under uvicorn, the first re
 import asyncio
 import logging
 
-from streamer.build import build_source
+from streamer.build import SourceConfigError, build_source
 from streamer.worker import StreamWorker
 
 logger = logging.getLogger(__name__)
@@ -17,17 +17,26 @@ logger = logging.getLogger(__name__)
 class EmbeddedWorkerMiddleware:
     def __init__(self, app) -> None:
         self.app = app
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Future | None = None
 
     async def __call__(self, scope, receive, send):
         if self._task is None:
-            worker = StreamWorker(build_source())
-            self._task = asyncio.create_task(worker.run(), name="embedded-stream-worker")
-            self._task.add_done_callback(_log_end)
-            logger.info("embedded worker started with the %s source", worker.source.name)
+            self._task = self._start()
         if scope["type"] == "lifespan":
             return await _lifespan(receive, send)
         return await self.app(scope, receive, send)
+
+    def _start(self) -> asyncio.Future:
+        try:
+            worker = StreamWorker(build_source())
+        except SourceConfigError as error:
+            # The site still serves what is stored; the worker is left off, once, with the reason.
+            logger.error("embedded worker not started: %s", error)
+            return asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(worker.run(), name="embedded-stream-worker")
+        task.add_done_callback(_log_end)
+        logger.info("embedded worker started with the %s source", worker.source.name)
+        return task
 
 
 async def _lifespan(receive, send) -> None:

@@ -21,6 +21,11 @@ class WorkerStatus(models.Model):
     rejected = models.PositiveBigIntegerField(default=0)
     unpublished = models.PositiveIntegerField(default=0, help_text="batches waiting for Redis")
     dropped = models.PositiveBigIntegerField(default=0, help_text="batches never published (pages catch up)")
+    quarantined = models.PositiveBigIntegerField(default=0, help_text="posts the database refused")
+    shed = models.PositiveBigIntegerField(default=0, help_text="posts lost while the queue was full")
+    shedding = models.BooleanField(default=False, help_text="the queue is full: new posts are lost")
+    store_failing_since = models.DateTimeField(null=True, blank=True)
+    publish_failing_since = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
 
@@ -35,3 +40,21 @@ class WorkerStatus(models.Model):
         if self.heartbeat_at is None:
             return False
         return (timezone.now() - self.heartbeat_at).total_seconds() < STALE_AFTER_S
+
+
+class QuarantinedPost(models.Model):
+    """A post the database refused for a reason other than being away; kept for a person to read.
+
+    The payload is text, not JSON, so a post that a JSON column cannot hold is still kept (escaped).
+    """
+
+    x_id = models.CharField(max_length=32, blank=True)
+    raw = models.TextField(help_text="the stream message as received, JSON with non-ASCII escaped")
+    error = models.TextField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.x_id or '?'}: {self.error[:60]}"

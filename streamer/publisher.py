@@ -11,8 +11,10 @@ import logging
 import time
 from collections import deque
 from dataclasses import replace
+from datetime import datetime
 
 from channels.layers import get_channel_layer
+from django.utils import timezone
 
 from feed.publishing import HEARTBEAT_GROUP, HEARTBEAT_MESSAGE_TYPE, publish_batches
 from feed.services import TopicBatch
@@ -39,6 +41,7 @@ class Publisher:
         self.published = 0
         self.dropped = 0
         self.outage_since: float | None = None
+        self.outage_started_at: datetime | None = None  # the same moment, for operators
         self.last_error = ""
 
     def start_from(self, seqs: dict[str, int]) -> None:
@@ -46,7 +49,7 @@ class Publisher:
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer)
+        return len(self._buffer) + self._lock.locked()  # the lock is held while a batch is in flight
 
     async def publish(self, batches: list[TopicBatch]) -> None:
         """Queue `batches` behind anything still buffered, then try to send all; never raises."""
@@ -62,32 +65,42 @@ class Publisher:
         await self.flush()
 
     async def flush(self) -> bool:
-        """Send what is buffered, in order; False if the channel layer is still unreachable."""
+        """Send what is buffered, in order; False if the channel layer is still unreachable.
+
+        The batch being sent is taken out of the buffer while its send is awaited, so `publish`,
+        shedding the oldest batch meanwhile, can never shed the one in flight, and a sent batch
+        never takes an unsent one with it. A failed send goes back to the front.
+        """
         async with self._lock:
             while self._buffer:
-                batch = self._buffer[0]
-                if batch.kind == "tweets":
-                    batch = replace(batch, prev_seq=self._last_seq.get(batch.topic_slug))
+                batch = self._buffer.popleft()
+                sent = False
                 try:
-                    async with asyncio.timeout(PUBLISH_TIMEOUT_S):
-                        await publish_batches([batch])
+                    await self._send(batch)
+                    sent = True
                 except Exception as error:
                     self._note_outage(error)
                     return False
-                self._buffer.popleft()
+                finally:
+                    if not sent:  # failed or cancelled: still the oldest, still to be sent
+                        self._buffer.appendleft(batch)
                 self.published += 1
-                if batch.kind == "tweets":
-                    self._last_seq[batch.topic_slug] = max(
-                        self._last_seq.get(batch.topic_slug, 0), *batch.seqs
-                    )
             if self.outage_since is not None:
                 logger.warning(
                     "publisher: channel layer back after %.1f s; %d batches dropped in all",
                     time.monotonic() - self.outage_since,
                     self.dropped,
                 )
-                self.outage_since = None
+                self.outage_since = self.outage_started_at = None
             return True
+
+    async def _send(self, batch: TopicBatch) -> None:
+        if batch.kind == "tweets":
+            batch = replace(batch, prev_seq=self._last_seq.get(batch.topic_slug))
+        async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+            await publish_batches([batch])
+        if batch.kind == "tweets":
+            self._last_seq[batch.topic_slug] = max(self._last_seq.get(batch.topic_slug, 0), *batch.seqs)
 
     async def run(self) -> None:
         """Retry buffered batches and send heartbeats until cancelled."""
@@ -107,5 +120,5 @@ class Publisher:
     def _note_outage(self, error: Exception) -> None:
         self.last_error = f"channel layer: {error!r}"[:300]
         if self.outage_since is None:
-            self.outage_since = time.monotonic()
+            self.outage_since, self.outage_started_at = time.monotonic(), timezone.now()
             logger.error("publisher: channel layer unreachable (%r); buffering", error)

@@ -24,6 +24,8 @@ class StatusFields:
     last_error_at: object = None
     last_tweet_at: object = None
     started_at: object = None
+    store_failing_since: object = None
+    shedding: bool = False
 
 
 class StatusReporter:
@@ -45,6 +47,22 @@ class StatusReporter:
 
     def on_store_error(self, error: Exception) -> None:
         self.fields.last_error, self.fields.last_error_at = f"database: {error!r}"[:300], timezone.now()
+        if self.fields.store_failing_since is None:
+            self.fields.store_failing_since = self.fields.last_error_at
+            self._changed.set()
+
+    def on_quarantine(self, x_id: str, error: Exception) -> None:
+        self.fields.last_error = f"quarantined {x_id}: {error!r}"[:300]
+        self.fields.last_error_at = timezone.now()
+
+    def on_store_ok(self) -> None:
+        if self.fields.store_failing_since is not None:
+            self.fields.store_failing_since = None
+            self._changed.set()
+
+    def on_shedding(self, shedding: bool) -> None:
+        self.fields.shedding = shedding
+        self._changed.set()
 
     def on_tweet(self) -> None:
         self.fields.last_tweet_at = timezone.now()

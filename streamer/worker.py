@@ -13,11 +13,13 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from feed.models import Topic
 from feed.normalize import NormalizedTweet, PayloadError, normalize
-from feed.services import topic_latest_seqs, topic_rules_record, tweets_ingest
+from feed.services import TopicBatch, topic_latest_seqs, topic_rules_record, tweets_ingest
 from streamer.publisher import Publisher
+from streamer.quarantine import post_quarantine
 from streamer.sources import Source, TopicRule
 from streamer.status import StatusReporter
 
@@ -29,13 +31,19 @@ TOPIC_POLL_S = 2.0
 BATCH_MAX = 200
 # A database outage is retried for as long as it lasts, backing off up to this; tweets wait in memory.
 STORE_RETRY_MAX_S = 30.0
+# Only these mean "the database is away" and are worth retrying; any other error is the post's own
+# fault (a row the database refuses) and retrying it would hold up every post behind it for ever.
+DATABASE_AWAY = (OperationalError, InterfaceError)
+# Posts waiting for the database: five minutes of a busy event's 50 posts/s, tens of MB at a few KB
+# each. Past it new posts are shed (lost: X does not resend), so an outage cannot exhaust memory.
+QUEUE_MAX_POSTS = 15_000
 
 
 class StreamWorker:
     def __init__(self, source: Source, *, topic_poll_s: float = TOPIC_POLL_S) -> None:
         self.source = source
         self.topic_poll_s = topic_poll_s
-        self._queue: asyncio.Queue[NormalizedTweet] = asyncio.Queue()
+        self._queue: asyncio.Queue[NormalizedTweet] = asyncio.Queue(maxsize=QUEUE_MAX_POSTS)
         self._topics: list[TopicRule] | None = None
         self._in_flight: asyncio.Future | None = None
         self.publisher = Publisher()
@@ -43,6 +51,10 @@ class StreamWorker:
         self.received = 0
         self.rejected = 0
         self.stored = 0
+        self.quarantined = 0
+        # Shedding: posts lost in all, and in the episode under way (None: not shedding).
+        self.shed = 0
+        self._shed_now: int | None = None
 
     async def run(self) -> None:
         """Run until cancelled; on cancel (SIGTERM), store and publish everything already received."""
@@ -68,16 +80,20 @@ class StreamWorker:
             pending.append(self._queue.get_nowait())
         if pending:
             await self._store(pending)
+        self._end_shedding()
         if not await self.publisher.flush():
             logger.error("worker: %d batches could not be published before exit", self.publisher.buffered)
         self.status.on_state("stopped", "")
         await self.status.save(self.counters())
         logger.info(
-            "worker: flushed on exit: received %d, stored %d new, rejected %d, unpublished %d",
+            "worker: flushed on exit: received %d, stored %d new, rejected %d, unpublished %d, "
+            "quarantined %d, shed %d",
             self.received,
             self.stored,
             self.rejected,
             self.publisher.buffered,
+            self.quarantined,
+            self.shed,
         )
 
     async def deliver(self, message: Any) -> None:
@@ -85,9 +101,12 @@ class StreamWorker:
         try:
             if isinstance(message, bytes | str):
                 message = _decode(message)
-            self._queue.put_nowait(normalize(message))
+            tweet = normalize(message)
             self.received += 1
             self.status.on_tweet()
+            self._queue.put_nowait(tweet)
+        except asyncio.QueueFull:
+            self._shed_one()
         except PayloadError as error:
             self.rejected += 1
             logger.warning("worker: message rejected: %s", error)
@@ -102,7 +121,33 @@ class StreamWorker:
             "rejected": self.rejected,
             "unpublished": self.publisher.buffered,
             "dropped": self.publisher.dropped,
+            "quarantined": self.quarantined,
+            "shed": self.shed,
+            "publish_failing_since": self.publisher.outage_started_at,
         }
+
+    # --- Shedding ---------------------------------------------------------------------------
+    # The queue is full only when the database has been away (or slow) for minutes. New posts are
+    # then dropped: logged once when it starts and once when the queue has room again.
+
+    def _shed_one(self) -> None:
+        self.shed += 1
+        if self._shed_now is None:
+            self._shed_now = 0
+            self.status.on_shedding(True)
+            logger.error(
+                "worker: %d posts wait for the database; shedding new posts until it catches up. "
+                "Shed posts are lost: X does not send them again",
+                self._queue.qsize(),
+            )
+        self._shed_now += 1
+
+    def _end_shedding(self) -> None:
+        # Half empty before it ends, so a queue hovering at its cap logs one episode, not hundreds.
+        if self._shed_now is not None and self._queue.qsize() <= QUEUE_MAX_POSTS // 2:
+            logger.warning("worker: shedding stopped; %d posts were lost", self._shed_now)
+            self._shed_now = None
+            self.status.on_shedding(False)
 
     async def _store_forever(self) -> None:
         while True:
@@ -115,18 +160,53 @@ class StreamWorker:
             self._in_flight = None
 
     async def _store(self, batch: list[NormalizedTweet]) -> None:
+        """Store and publish `batch`; a post the database refuses is quarantined, the rest go on."""
+        try:
+            topic_batches = await self._ingest(batch)
+        except Exception as error:
+            logger.warning(
+                "worker: storing %d tweets failed (%r); storing them one at a time", len(batch), error
+            )
+            topic_batches = []
+            for tweet in batch:
+                try:
+                    topic_batches += await self._ingest([tweet])
+                except Exception as error:
+                    await self._quarantine(tweet, error)
+        self.stored += len({seq for b in topic_batches for seq in b.seqs})
+        await self.publisher.publish(topic_batches)
+        self._end_shedding()
+
+    async def _ingest(self, tweets: list[NormalizedTweet]) -> list[TopicBatch]:
+        """tweets_ingest, retried while the database is away; other errors are raised."""
         delay = 0.5
         while True:
             try:
-                topic_batches = await database_sync_to_async(tweets_ingest)(tweets=batch)
-                break
-            except Exception as error:
+                topic_batches = await database_sync_to_async(tweets_ingest)(tweets=tweets)
+            except DATABASE_AWAY as error:
                 self.status.on_store_error(error)
-                logger.exception("worker: storing %d tweets failed; retrying in %.1f s", len(batch), delay)
+                logger.exception("worker: storing %d tweets failed; retrying in %.1f s", len(tweets), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, STORE_RETRY_MAX_S)
-        self.stored += len({seq for b in topic_batches for seq in b.seqs})
-        await self.publisher.publish(topic_batches)
+                continue
+            self.status.on_store_ok()
+            return topic_batches
+
+    async def _quarantine(self, tweet: NormalizedTweet, error: Exception) -> None:
+        self.quarantined += 1
+        self.status.on_quarantine(tweet.x_id, error)
+        logger.error("worker: tweet %s quarantined: the database refused it: %r", tweet.x_id, error)
+        delay = 0.5
+        while True:
+            try:
+                await database_sync_to_async(post_quarantine)(tweet=tweet, error=error)
+                return
+            except DATABASE_AWAY:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, STORE_RETRY_MAX_S)
+            except Exception:
+                logger.exception("worker: tweet %s not quarantined either: %.2000r", tweet.x_id, tweet.raw)
+                return
 
     async def _watch_topics(self) -> None:
         # Besides each topic change, X's rules are re-read every X_RULES_RECHECK_S and anything deleted

@@ -127,12 +127,12 @@ def test_a_429_waits_at_least_a_minute_and_says_so(x_emulator, worker):
     assert "waits at least 60 s" in worker_status_get().last_error
 
 
-def test_operators_see_the_worker_state(x_emulator, worker, client):
+def test_operators_see_the_worker_state(x_emulator, worker, admin_client):
     assert still_streams(x_emulator)
     assert wait_until(lambda: worker_status_get().last_tweet_at is not None, 10)
     x_emulator.drop_connections()
     assert wait_until(lambda: worker_status_get().reconnect_count >= 1, 10)
-    health = client.get("/healthz").json()
+    health = admin_client.get("/healthz").json()  # details are for staff
     assert health["worker"]["alive"] is True
     assert health["worker"]["source"] == "x"
     assert health["worker"]["reconnect_count"] >= 1

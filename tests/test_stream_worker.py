@@ -123,3 +123,18 @@ def test_a_rule_deleted_on_x_is_put_back_by_the_worker(start_worker, x_emulator)
     x_emulator.remove_rule(x_emulator.rules[0]["id"])  # as if deleted in X's developer console
     assert rule_values(x_emulator) == {}
     assert x_emulator.wait_until(lambda: rule_values(x_emulator) == {"python": "python"}, 5)
+
+
+def test_stream_command_refuses_to_replay_in_production_unless_asked(process_env):
+    # No X_BEARER_TOKEN and DEBUG off: replaying the sample would look live to everyone.
+    result = subprocess.run(
+        [sys.executable, "manage.py", "stream"],
+        cwd=ROOT,
+        env=process_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "X_BEARER_TOKEN is not set" in result.stderr
+    assert "--source replay" in result.stderr

@@ -29,7 +29,7 @@ def test_make_run_streams_replayed_tweets_without_redis(process_env, tmp_path):
     """Daphne with the worker inside it, on the in-memory layer: what `make run` starts."""
     Topic.objects.create(name="Python", slug="python", query="python OR django")
     env = {k: v for k, v in process_env.items() if k != "REDIS_URL"}
-    env.update(STREAM_EMBEDDED="1", STREAM_REPLAY_RATE="20")
+    env.update(STREAM_EMBEDDED="1", STREAM_REPLAY_RATE="20", DJANGO_DEBUG="1")  # as `make run` sets
     port = free_port()
     server = Process(server_args("daphne", port), env, tmp_path / "daphne.log", port=port).start()
     try:
@@ -39,16 +39,22 @@ def test_make_run_streams_replayed_tweets_without_redis(process_env, tmp_path):
     assert "python" in tweet["topics"]
 
 
-def test_procfile_runs_web_and_worker_without_docker(process_env, tmp_path):
+def test_procfile_runs_web_and_worker_without_docker(process_env, tmp_path, x_emulator):
     Topic.objects.create(name="Python", slug="python", query="python OR django")
     port = free_port()
     env = dict(
-        process_env, PORT=str(port), STREAM_REPLAY_RATE="20", PATH=f"{ROOT / '.venv' / 'bin'}:/usr/bin:/bin"
+        process_env,
+        PORT=str(port),
+        X_BEARER_TOKEN=x_emulator.token,  # production has no replay unless asked for by name
+        X_API_BASE_URL=x_emulator.base_url,
+        PATH=f"{ROOT / '.venv' / 'bin'}:/usr/bin:/bin",
     )
     honcho = Process(
         [sys.executable, "-m", "honcho", "start"], env, tmp_path / "honcho.log", port=port
     ).start()
     try:
+        assert x_emulator.wait_until(lambda: x_emulator.connected and x_emulator.rules, 20), honcho.output()
+        x_emulator.emit(text="python through the Procfile")
         tweet = asyncio.run(first_live_tweet(honcho.ws_url, honcho.url))
     finally:
         honcho.stop()

@@ -16,7 +16,11 @@ class Command(BaseCommand):
     help = "Keep X's filtered-stream rules equal to the active topics, and store and publish tweets."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--source", choices=["x", "replay"], help="default: x if X_BEARER_TOKEN is set")
+        parser.add_argument(
+            "--source",
+            choices=["x", "replay"],
+            help="default: x; replay without X_BEARER_TOKEN only when DEBUG is on",
+        )
         parser.add_argument("--replay-file", help="NDJSON in the stream's payload shape")
         parser.add_argument("--rate", type=float, help="replay: tweets per second")
 

@@ -13,6 +13,7 @@ class Viewer:
 
     def __init__(self) -> None:
         self.seqs: list[int] = []
+        self.attached = asyncio.Event()  # set once the history arrived: the hub now sends it everything
 
     async def watch(self, url: str, origin: str, until: asyncio.Event) -> None:
         async with websockets.connect(url, origin=origin) as socket:
@@ -23,6 +24,8 @@ class Viewer:
                     continue
                 if message["type"] in ("history", "tweets"):
                     self.seqs += [t["seq"] for t in message["tweets"]]
+                if message["type"] == "history":
+                    self.attached.set()
 
 
 def emit(emulator, *texts: str) -> None:

@@ -6,14 +6,14 @@ from django.views.decorators.http import require_GET
 
 from feed.models import Topic
 from feed.rendering import encode, tweet_wire
-from feed.selectors import HISTORY_LIMIT, topic_slugs, topics_active_with_counts, tweets_page
+from feed.selectors import HISTORY_LIMIT, topic_slugs, topics_active_with_recent_counts, tweets_page
 
 
 @require_GET
 def topics(request: HttpRequest) -> JsonResponse:
     rows = [
         {"slug": t.slug, "name": t.name, "tweet_count": t.tweet_count, "url": t.get_absolute_url()}
-        for t in topics_active_with_counts()
+        for t in topics_active_with_recent_counts()
     ]
     return JsonResponse({"topics": rows})
 

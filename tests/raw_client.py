@@ -14,6 +14,7 @@ class RawClient:
 
     def __init__(self, port: int, path: str, *, receive_buffer: int | None = None) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.received = 0  # bytes read after the handshake's first read
         if receive_buffer is not None:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         self.protocol = ClientProtocol(parse_uri(f"ws://127.0.0.1:{port}{path}"), max_size=None)
@@ -44,6 +45,7 @@ class RawClient:
                 return None
             if not data:
                 return None
+            self.received += len(data)
             self._feed(data)
         return self.protocol.close_rcvd
 

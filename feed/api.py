@@ -10,7 +10,7 @@ from feed.selectors import (
     HISTORY_LIMIT,
     topic_moderation_after,
     topic_slugs,
-    topics_active_with_counts,
+    topics_active_with_recent_counts,
     tweets_page,
 )
 
@@ -21,7 +21,7 @@ MODERATION_API_PAGE = 200
 def topics(request: HttpRequest) -> JsonResponse:
     rows = [
         {"slug": t.slug, "name": t.name, "tweet_count": t.tweet_count, "url": t.get_absolute_url()}
-        for t in topics_active_with_counts()
+        for t in topics_active_with_recent_counts()
     ]
     return JsonResponse({"topics": rows})
 

@@ -4,13 +4,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from feed.models import Topic
-from feed.selectors import topics_active_with_counts
+from feed.selectors import topics_active_with_recent_counts
 
 WALL_THEMES = ("dark", "light")
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "feed/home.html", {"topics": topics_active_with_counts()})
+    return render(request, "feed/home.html", {"topics": topics_active_with_recent_counts()})
 
 
 def topic_page(request: HttpRequest, slug: str) -> HttpResponse:

@@ -1,13 +1,21 @@
-"""Request guards: the Content-Security-Policy header, and WebSocket connections per client address."""
+"""Request guards: the Content-Security-Policy header, and WebSockets per client address (open at once,
+and attempts per second)."""
 
 import logging
+import time
 from collections import Counter
+from collections.abc import Callable
 
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
 CLOSE_TOO_MANY_CONNECTIONS = 4429
+# How often idle addresses' buckets are swept out: each sweep walks them all, so not per attempt.
+SWEEP_INTERVAL_S = 1.0
+# A hard cap on tracked addresses between sweeps (a flood from many addresses, e.g. across an IPv6
+# prefix): about 100 bytes each, so 10 MB at most; past it the least recently seen are forgotten.
+MAX_TRACKED_ADDRESSES = 100_000
 
 
 class ContentSecurityPolicyMiddleware:
@@ -35,15 +43,22 @@ class ConnectionsPerAddressLimit:
     def __init__(self, app) -> None:
         self.app = app
         self.open: Counter[str] = Counter()
+        self._attempts: AttemptBuckets | None = None
 
     async def __call__(self, scope, receive, send):
-        limit = settings.WS_MAX_CONNECTIONS_PER_IP
-        if scope["type"] != "websocket" or not limit:
+        if scope["type"] != "websocket":
             return await self.app(scope, receive, send)
         address = (scope.get("client") or ("unknown", 0))[0]
+        attempts = self._attempt_buckets()
+        if attempts is not None and not attempts.allow(address):
+            logger.warning("refusing a WebSocket from %s: more than %s attempts/s", address, attempts.rate)
+            return await _refuse(receive, send, "too many connection attempts from your address")
+        limit = settings.WS_MAX_CONNECTIONS_PER_IP
+        if not limit:
+            return await self.app(scope, receive, send)
         if self.open[address] >= limit:
             logger.warning("refusing a WebSocket from %s: %d already open", address, self.open[address])
-            return await _refuse(receive, send)
+            return await _refuse(receive, send, "too many connections from your address")
         self.open[address] += 1
         try:
             return await self.app(scope, receive, send)
@@ -52,9 +67,58 @@ class ConnectionsPerAddressLimit:
             if not self.open[address]:
                 del self.open[address]
 
+    def _attempt_buckets(self) -> "AttemptBuckets | None":
+        rate, burst = settings.WS_CONNECT_RATE_PER_IP, settings.WS_CONNECT_BURST_PER_IP
+        if not rate:
+            return None
+        if self._attempts is None or (self._attempts.rate, self._attempts.burst) != (rate, burst):
+            self._attempts = AttemptBuckets(rate=rate, burst=burst)
+        return self._attempts
 
-async def _refuse(receive, send) -> None:
+
+class AttemptBuckets:
+    """Connection attempts per address, as token buckets: `burst` at once, then `rate` a second.
+
+    A bucket that has refilled holds nothing a fresh one would not, so addresses that go quiet are
+    forgotten (swept every SWEEP_INTERVAL_S), and at most MAX_TRACKED_ADDRESSES are kept at all.
+    """
+
+    def __init__(self, *, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        # address -> (tokens left, when counted); insertion order is least recently seen first.
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._next_sweep = 0.0
+
+    def allow(self, address: str) -> bool:
+        """Take a token for one attempt from `address`; False if its bucket is empty."""
+        now = self._clock()
+        self._sweep(now)
+        tokens, counted = self._buckets.pop(address, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - counted) * self.rate)
+        allowed = tokens >= 1
+        self._buckets[address] = (tokens - 1 if allowed else tokens, now)
+        if len(self._buckets) > MAX_TRACKED_ADDRESSES:
+            del self._buckets[next(iter(self._buckets))]
+        return allowed
+
+    def __len__(self) -> int:
+        """Addresses tracked now."""
+        return len(self._buckets)
+
+    def _sweep(self, now: float) -> None:
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + SWEEP_INTERVAL_S
+        self._buckets = {
+            address: (tokens, counted)
+            for address, (tokens, counted) in self._buckets.items()
+            if tokens + (now - counted) * self.rate < self.burst
+        }
+
+
+async def _refuse(receive, send, reason: str) -> None:
     if (await receive())["type"] == "websocket.connect":
         await send({"type": "websocket.accept"})
-        reason = "too many connections from your address"
         await send({"type": "websocket.close", "code": CLOSE_TOO_MANY_CONNECTIONS, "reason": reason})

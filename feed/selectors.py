@@ -1,5 +1,7 @@
 """Read-side queries: pages, the API and the hub's history all read through these."""
 
+import threading
+import time
 from collections.abc import Iterable
 
 from django.db.models import Count, Max, Q, QuerySet
@@ -18,6 +20,47 @@ def topic_get_active(*, slug: str) -> Topic | None:
 def topics_active_with_counts() -> QuerySet[Topic]:
     visible = Q(tweets__hidden=False)
     return Topic.objects.filter(is_active=True).annotate(tweet_count=Count("tweets", filter=visible))
+
+
+# The home page and /api/topics/ count every visible tweet of every active topic, and open home pages
+# poll the API: at an event that is many identical counts a second. A count up to a second old is
+# fresh enough for a number that only grows, and costs one query a second per web process.
+TOPIC_COUNTS_MAX_AGE_S = 1.0
+
+
+class RecentTopicCounts:
+    """`topics_active_with_counts`, counted at most once per TOPIC_COUNTS_MAX_AGE_S in this process.
+
+    In-process rather than Django's cache framework: LocMemCache would pickle and unpickle the
+    topics on every request, and a shared cache (Redis) would add a round trip per request to save
+    one query a second. Under a lock, so requests that arrive together while it is stale wait for
+    one count instead of each counting.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._topics: list[Topic] | None = None
+        self._counted_at = 0.0
+
+    def get(self) -> list[Topic]:
+        with self._lock:
+            now = time.monotonic()
+            if self._topics is None or now - self._counted_at >= TOPIC_COUNTS_MAX_AGE_S:
+                self._topics = list(topics_active_with_counts())
+                self._counted_at = now
+            return self._topics
+
+    def clear(self) -> None:
+        with self._lock:
+            self._topics = None
+
+
+recent_topic_counts = RecentTopicCounts()
+
+
+def topics_active_with_recent_counts() -> list[Topic]:
+    """Active topics with tweet counts at most TOPIC_COUNTS_MAX_AGE_S old: for pages and the API."""
+    return recent_topic_counts.get()
 
 
 def _visible_tweets(topic: Topic) -> QuerySet[Tweet]:

@@ -11,8 +11,8 @@ queue behind it. At 1,000 sockets this saves the 1,000 task wake-ups per tweet t
 per socket cost.
 
 A server can accept frames faster than a client reads them, into the connection's transport
-buffer. So after each frame the socket also checks that buffer (where the server's protocol exposes
-its transport) and closes past MAX_BUFFERED_BYTES.
+buffer. So after each frame the socket also checks that buffer (uvicorn's asyncio transport or
+Daphne's Twisted one, feed/write_buffer.py) and closes past MAX_BUFFERED_BYTES.
 """
 
 import asyncio
@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from feed.direct_write import direct_writer
+from feed.write_buffer import write_buffer_size
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +63,8 @@ class ViewerSocket:
         self._started = False
         self._closing: tuple[int, str] | None = None
         self._gone = False  # a send failed: the connection is going away, and the consumer detaches
-        # The connection's transport, where the server's `send` is a method of its protocol.
-        self._transport = getattr(getattr(send, "__self__", None), "transport", None)
+        # The server's unsent bytes for this socket (uvicorn's and Daphne's transports).
+        self._buffered = write_buffer_size(send)
         self._direct = direct_writer(send)
 
     def push(self, seq: int, frame: str, inner: str | None, wire: bytes | None = None, mark: int = 0) -> None:
@@ -164,7 +165,7 @@ class ViewerSocket:
         self._pending.clear()
 
     def _check_backlog(self) -> None:
-        size = self._transport.get_write_buffer_size() if self._transport is not None else 0
+        size = self._buffered() if self._buffered is not None else 0
         if size > MAX_BUFFERED_BYTES:
             logger.info("viewer %s: closing, %d bytes unsent", self.label, size)
             self.close(CLOSE_TOO_SLOW, "too slow: fell behind the live stream")

@@ -236,7 +236,14 @@ def server_args(kind: str, port: int) -> list[str]:
             *("--ws", "websockets-sansio", "--ws-per-message-deflate", deflate, "--lifespan", "off"),
             *("--ws-max-size", "4096"),  # viewers send nothing; a big frame is refused unread
         ]
-    return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+    return [
+        *(sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)),
+        *DAPHNE_FRAME_LIMITS,  # as `make run`: a big frame is refused from its header, unbuffered
+        app,
+    ]
+
+
+DAPHNE_FRAME_LIMITS = ("--websocket-max-message-size", "4096", "--websocket-max-frame-size", "4096")
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ class Viewer:
     def __init__(self) -> None:
         self.seqs: list[int] = []
         self.hidden: list[str] = []  # X ids, from hide frames
+        self.attached = asyncio.Event()  # set once the history arrived: the hub now sends it everything
 
     async def watch(self, url: str, origin: str, until: asyncio.Event) -> None:
         async with websockets.connect(url, origin=origin) as socket:
@@ -26,6 +27,8 @@ class Viewer:
                     self.seqs += [t["seq"] for t in message["tweets"]]
                 elif message["type"] == "hide":
                     self.hidden += message["ids"]
+                if message["type"] == "history":
+                    self.attached.set()
 
 
 def emit(emulator, *texts: str) -> None:

@@ -34,7 +34,7 @@ def test_tweets_published_while_redis_is_down_still_reach_an_open_page(stack, x_
 
     async def scenario() -> None:
         watching = asyncio.create_task(viewer.watch(f"{server.ws_url}/ws/topics/python/", server.url, done))
-        await asyncio.sleep(0.5)
+        await asyncio.wait_for(viewer.attached.wait(), 10)  # not a fixed sleep: attached, then tweets
         await asyncio.to_thread(emit, x_emulator, "python 1", "python 2")
         await asyncio.to_thread(restartable_redis.stop)
         await asyncio.to_thread(emit, x_emulator, "python 3", "python 4")
@@ -60,7 +60,7 @@ def test_a_hide_made_while_redis_is_down_reaches_an_open_page(stack, x_emulator,
 
     async def scenario() -> None:
         watching = asyncio.create_task(viewer.watch(f"{server.ws_url}/ws/topics/python/", server.url, done))
-        await asyncio.sleep(0.5)
+        await asyncio.wait_for(viewer.attached.wait(), 10)
         await asyncio.to_thread(emit, x_emulator, "python keep", "python spam")
         await asyncio.to_thread(wait_until, lambda: len(viewer.seqs) == 2, 10)
         await asyncio.to_thread(restartable_redis.stop)

@@ -78,7 +78,7 @@ def test_a_page_keeps_getting_tweets_across_a_sentinel_failover(
 
     async def scenario() -> None:
         watching = asyncio.create_task(viewer.watch(f"{server.ws_url}/ws/topics/python/", server.url, done))
-        await asyncio.sleep(0.5)
+        await asyncio.wait_for(viewer.attached.wait(), 10)  # not a fixed sleep: attached, then tweets
         await asyncio.to_thread(emit, x_emulator, "python 1", "python 2")
         assert await asyncio.to_thread(wait_until, lambda: len(viewer.seqs) == 2, 10)
         await asyncio.to_thread(sentinel_redis.master.stop)

@@ -84,3 +84,30 @@ def _services(config: str) -> list[str]:
     return [
         line.strip().rstrip(":") for line in lines if line.startswith("  ") and not line.startswith("   ")
     ]
+
+
+def procfile_commands() -> dict[str, str]:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line and not line.startswith("#"))
+
+
+def unit_command(name: str) -> str:
+    """The shell command a unit's ExecStart runs, with systemd's `$$` escape undone."""
+    exec_start = next(
+        line.removeprefix("ExecStart=")
+        for line in (ROOT / "deploy" / "systemd" / name).read_text().splitlines()
+        if line.startswith("ExecStart=")
+    )
+    prefix = "/bin/sh -c 'exec "
+    assert exec_start.startswith(prefix) and exec_start.endswith("'"), exec_start
+    return exec_start.removeprefix(prefix).removesuffix("'").replace("$$", "$")
+
+
+@pytest.mark.parametrize(
+    ("unit", "process"), [("tweetsite-web@.service", "web"), ("tweetsite-worker.service", "worker")]
+)
+def test_the_systemd_units_run_the_procfiles_commands_and_restart(unit, process):
+    assert unit_command(unit) == procfile_commands()[process]
+    text = (ROOT / "deploy" / "systemd" / unit).read_text()
+    assert "Restart=always" in text.splitlines()
+    assert "EnvironmentFile=/etc/tweetsite/env" in text.splitlines()

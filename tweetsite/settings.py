@@ -215,6 +215,12 @@ CONTENT_SECURITY_POLICY = env.str(
 # WebSocket connections one client address may hold. Venue Wi-Fi puts a whole audience behind one
 # NAT address, so the default is generous; 0 turns the limit off.
 WS_MAX_CONNECTIONS_PER_IP = env.int("WS_MAX_CONNECTIONS_PER_IP", default=200)
+# WebSocket connection attempts per address: a burst, then a rate a second (a token bucket).
+# Burst 200: a full hall (the limit above) reconnecting at once after a web process restarts.
+# Rate 20/s: 200 pages retrying at the page's 30 s backoff cap make about 13 attempts a second; a
+# client that loops without backoff makes hundreds. 0 turns the rate limit off.
+WS_CONNECT_BURST_PER_IP = env.int("WS_CONNECT_BURST_PER_IP", default=200)
+WS_CONNECT_RATE_PER_IP = env.float("WS_CONNECT_RATE_PER_IP", default=20.0)
 
 LOGGING = {
     "version": 1,

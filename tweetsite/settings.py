@@ -186,6 +186,9 @@ TOPIC_RULES_CHECKER = "streamer.rule_check.check_rules_with_x"
 # `make run` runs the worker inside the web process when there is no Redis to carry its tweets.
 STREAM_EMBEDDED = env.bool("STREAM_EMBEDDED", default=False)
 STREAM_REPLAY_RATE = env.float("STREAM_REPLAY_RATE", default=2.0)
+# Posts the worker holds while the database is away: five minutes of a busy event's 50 posts/s, tens
+# of MB at a few KB each. Past it new posts are shed (lost: X does not resend), so memory stays bounded.
+STREAM_QUEUE_MAX_POSTS = env.int("STREAM_QUEUE_MAX_POSTS", default=15_000)
 
 # --- Security ---------------------------------------------------------------------------------
 # Production (DEBUG off) is HTTPS-only by default, behind a TLS-terminating proxy that sets

@@ -6,6 +6,8 @@ directly, as a web process on another host still would when the worker's network
 
 import asyncio
 import json
+import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -24,6 +26,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres_only
 QUEUE_CAP = 5
 # Posts emitted once the first one is stuck in flight: the cap's worth wait, the rest are shed.
 DURING = QUEUE_CAP + 3
+# psycopg's pool retries a lost connection 1, 3, 7, 15, 31, 63 s after it failed (±10%), until it gives
+# up: past 40 s its next try is 17 s or more away, longer than a request waits for a connection (10 s).
+LONG_OUTAGE_S = 40
 
 
 @pytest.fixture
@@ -33,17 +38,21 @@ def database_path(transactional_db):
     proxy.close()
 
 
+def proxied_url(proxy: TcpProxy) -> str:
+    db = settings.DATABASES["default"]
+    return f"postgres://{db.get('USER') or 'postgres'}@127.0.0.1:{proxy.port}/{db['NAME']}"
+
+
 @pytest.fixture
 def outage_stack(x_emulator, start_worker, start_server, database_path):
     """A worker on the proxied path (queue cap QUEUE_CAP), and a web process on the direct one."""
     Topic.objects.create(name="Python", slug="python", query="python")
-    db = settings.DATABASES["default"]
     worker = start_worker(
         "--source",
         "x",
         X_BEARER_TOKEN=x_emulator.token,
         X_API_BASE_URL=x_emulator.base_url,
-        DATABASE_URL=f"postgres://{db.get('USER') or 'postgres'}@127.0.0.1:{database_path.port}/{db['NAME']}",
+        DATABASE_URL=proxied_url(database_path),
         STREAM_QUEUE_MAX_POSTS=str(QUEUE_CAP),
     )
     assert x_emulator.wait_until(lambda: x_emulator.connected and x_emulator.rules, 10)
@@ -110,3 +119,26 @@ def test_a_database_outage_keeps_the_capped_posts_sheds_the_rest_and_the_worker_
     assert viewer.seqs[-1] == after.pk
     assert wait_until(lambda: health(server) == {"status": "ok"}, 10)
     assert health(server, staff)["failing"] == []
+
+
+def health_code(server) -> int:
+    try:
+        with urllib.request.urlopen(f"{server.url}/healthz", timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_a_web_process_answers_as_soon_as_its_database_is_back_after_a_long_outage(
+    start_server, database_path
+):
+    # The pool used to keep backing off after the database was back (a minute or more); it now gives
+    # up trying after a few seconds, and the next request tries afresh (tweetsite/settings.py).
+    server = start_server("uvicorn", DATABASE_URL=proxied_url(database_path))
+    assert health_code(server) == 200
+    database_path.cut()
+    ends = time.monotonic() + LONG_OUTAGE_S
+    while time.monotonic() < ends:  # requests come in all along, as a load balancer's checks do
+        assert health_code(server) == 503
+    database_path.restore()
+    assert health_code(server) == 200

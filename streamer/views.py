@@ -1,9 +1,10 @@
 """The health endpoint: is this web process up, and can the worker store and publish?
 
 For load balancers: 503 only when this web process cannot read its own database, the one fault
-that moving its viewers elsewhere can fix. A worker fault (it cannot store or publish, or is not
-streaming) says "unhealthy" or "degraded" with 200: every web process shares the one worker, so a
-503 would take all of them out of the balancer at once and serve nobody.
+that moving its viewers elsewhere can fix. A worker fault says "unhealthy" (it cannot store or
+publish, or its heartbeat stopped) or "degraded" (it runs but is not connected to its source) with
+200: every web process shares the one worker, so a 503 would take all of them out of the balancer at
+once and serve nobody.
 
 Anyone gets the status word only. Staff also get what fails and the worker's fields, which carry
 error text and counters.
@@ -37,7 +38,7 @@ def health(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"status": "unhealthy"}, status=503)
     failing = worker_failing(worker)
     streaming = worker.is_alive and worker.state in ("connected", "streaming")
-    status = "degraded" if not streaming else "unhealthy" if failing else "ok"
+    status = "unhealthy" if failing else "ok" if streaming else "degraded"
     body: dict = {"status": status}
     if _is_staff(request):
         body["failing"] = failing
@@ -46,7 +47,16 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 def worker_failing(worker: WorkerStatus) -> list[str]:
-    """The parts of the data path that fail: "store" (also while shedding), "publish"."""
+    """The parts of the data path that fail: "worker", or "store" (also while shedding), "publish".
+
+    "worker": a worker ran (its row has a heartbeat) and its heartbeat went stale. It is gone, or it
+    cannot reach the database, where both its posts and its heartbeat go; from here the two look the
+    same, and either way nothing is being stored as far as we can tell. Its other fields are as it
+    last saved them, so they are not read as failing now. A worker that never ran is "degraded" only:
+    a new installation, not an outage.
+    """
+    if worker.heartbeat_at is not None and not worker.is_alive:
+        return ["worker"]
     failing = []
     if worker.store_failing_since is not None or worker.shedding:
         failing.append("store")

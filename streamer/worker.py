@@ -34,16 +34,15 @@ STORE_RETRY_MAX_S = 30.0
 # Only these mean "the database is away" and are worth retrying; any other error is the post's own
 # fault (a row the database refuses) and retrying it would hold up every post behind it for ever.
 DATABASE_AWAY = (OperationalError, InterfaceError)
-# Posts waiting for the database: five minutes of a busy event's 50 posts/s, tens of MB at a few KB
-# each. Past it new posts are shed (lost: X does not resend), so an outage cannot exhaust memory.
-QUEUE_MAX_POSTS = 15_000
 
 
 class StreamWorker:
     def __init__(self, source: Source, *, topic_poll_s: float = TOPIC_POLL_S) -> None:
         self.source = source
         self.topic_poll_s = topic_poll_s
-        self._queue: asyncio.Queue[NormalizedTweet] = asyncio.Queue(maxsize=QUEUE_MAX_POSTS)
+        # Bounded (settings.STREAM_QUEUE_MAX_POSTS, which says why its size): past it posts are shed.
+        self._queue_max = settings.STREAM_QUEUE_MAX_POSTS
+        self._queue: asyncio.Queue[NormalizedTweet] = asyncio.Queue(maxsize=self._queue_max)
         self._topics: list[TopicRule] | None = None
         self._in_flight: asyncio.Future | None = None
         self.publisher = Publisher()
@@ -144,7 +143,7 @@ class StreamWorker:
 
     def _end_shedding(self) -> None:
         # Half empty before it ends, so a queue hovering at its cap logs one episode, not hundreds.
-        if self._shed_now is not None and self._queue.qsize() <= QUEUE_MAX_POSTS // 2:
+        if self._shed_now is not None and self._queue.qsize() <= self._queue_max // 2:
             logger.warning("worker: shedding stopped; %d posts were lost", self._shed_now)
             self._shed_now = None
             self.status.on_shedding(False)

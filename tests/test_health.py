@@ -38,10 +38,26 @@ def test_staff_see_which_part_fails_and_the_worker_fields(admin_client):
     assert (body["worker"]["shed"], body["worker"]["last_error"]) == (12, "database: secret detail")
 
 
-def test_a_worker_that_stopped_streaming_is_degraded(client):
+def test_a_worker_whose_heartbeat_stopped_is_unhealthy_and_staff_see_it_is_the_worker(admin_client):
     worker(store_failing_since=timezone.now())
     WorkerStatus.objects.update(heartbeat_at=timezone.now() - timedelta(minutes=5))  # no heartbeat
+    body = admin_client.get("/healthz").json()
+    assert (body["status"], body["failing"], body["worker"]["alive"]) == ("unhealthy", ["worker"], False)
+
+
+def test_a_running_worker_not_connected_to_its_source_is_degraded(client):
+    worker(state="reconnecting")
     assert client.get("/healthz").json() == {"status": "degraded"}
+
+
+def test_a_running_worker_that_cannot_store_is_unhealthy_even_while_reconnecting(client):
+    worker(state="reconnecting", store_failing_since=timezone.now())
+    assert client.get("/healthz").json() == {"status": "unhealthy"}
+
+
+def test_a_worker_that_never_ran_is_degraded(admin_client):
+    body = admin_client.get("/healthz").json()
+    assert (body["status"], body["failing"]) == ("degraded", [])
 
 
 def test_a_web_process_whose_database_fails_answers_503_without_the_error(client):

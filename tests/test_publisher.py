@@ -13,7 +13,7 @@ from streamer.publisher import Publisher
 from conftest import wait_until
 from live_viewer import Viewer
 from payloads import ingest
-from tcp_proxy import StallingProxy
+from tcp_proxy import TcpProxy
 
 UNREACHABLE = {
     "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
@@ -83,7 +83,7 @@ def test_every_post_reaches_a_viewer_when_the_buffer_fills_during_a_send(
     monkeypatch.setattr(publisher_module, "MAX_BUFFERED_BATCHES", cap)
     Topic.objects.create(name="Python", slug="python", query="python")
     server = start_server("uvicorn")
-    proxy = StallingProxy(redis_proc.port)  # the worker's path to Redis; the web's is direct
+    proxy = TcpProxy(redis_proc.port)  # the worker's path to Redis; the web's is direct
     use_layer(
         settings,
         {

@@ -16,7 +16,6 @@ from django.db import connection
 
 from feed.models import Topic, Tweet
 from feed.rendering import tweet_html
-from streamer import worker as worker_module
 from streamer.models import QuarantinedPost
 from streamer.status import worker_status_get
 from streamer.worker import StreamWorker
@@ -208,9 +207,9 @@ async def test_a_post_the_database_refuses_is_quarantined_and_its_neighbours_go_
     assert b"1862000000000000666" in page.content
 
 
-async def test_a_burst_past_the_queue_cap_is_shed_counted_and_logged_once(monkeypatch, caplog):
+async def test_a_burst_past_the_queue_cap_is_shed_counted_and_logged_once(settings, caplog):
     caplog.set_level(logging.WARNING, logger="streamer.worker")
-    monkeypatch.setattr(worker_module, "QUEUE_MAX_POSTS", 3)
+    settings.STREAM_QUEUE_MAX_POSTS = 3
     # The source delivers all eight before the store task runs once: five find the queue full.
     _, sent = await run_worker([line(f"python {n}") for n in range(8)])
     assert sent == ["python 0", "python 1", "python 2"]

@@ -85,6 +85,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABAS
         "min_size": 1,
         "max_size": DATABASE_POOL_MAX_SIZE,
         "timeout": 10,  # seconds a thread waits for a free connection before its request fails
+        # The pool retries a lost connection 1, 3, 7, 15, 31, 63, 127 s after it failed until this
+        # many seconds pass (5 minutes by default), and meanwhile starts no other try: after a
+        # 150 s outage it failed every request for 88 s more. Giving up after 10 s lets the next
+        # request try at once; a refused connection is cheap to try again.
+        "reconnect_timeout": 10,
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded worker writes while pages read: IMMEDIATE transactions queue writers instead of
@@ -186,6 +191,9 @@ TOPIC_RULES_CHECKER = "streamer.rule_check.check_rules_with_x"
 # `make run` runs the worker inside the web process when there is no Redis to carry its tweets.
 STREAM_EMBEDDED = env.bool("STREAM_EMBEDDED", default=False)
 STREAM_REPLAY_RATE = env.float("STREAM_REPLAY_RATE", default=2.0)
+# Posts the worker holds while the database is away: five minutes of a busy event's 50 posts/s, tens
+# of MB at a few KB each. Past it new posts are shed (lost: X does not resend), so memory stays bounded.
+STREAM_QUEUE_MAX_POSTS = env.int("STREAM_QUEUE_MAX_POSTS", default=15_000)
 
 # --- Security ---------------------------------------------------------------------------------
 # Production (DEBUG off) is HTTPS-only by default, behind a TLS-terminating proxy that sets

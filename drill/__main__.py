@@ -103,7 +103,8 @@ async def run(workdir: Path, faults: list) -> int:
     viewing: asyncio.Task | None = None
     try:
         stack.prepare()
-        async with aiohttp.ClientSession() as session:
+        # unsafe: keep cookies for 127.0.0.1 (the staff session for /healthz's details)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
             http = Http(session)
             emulator, web = Emulator(http, stack.x_url), Web(http, stack.web_url)
             await _started(stack, emulator, web)

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import psycopg
 
-from drill.stack import TOPIC_SLUG
+from drill.stack import STAFF_PASSWORD, STAFF_USER, TOPIC_SLUG
 
 HTTP_TIMEOUT_S = 10.0
 
@@ -89,9 +89,30 @@ class Web:
     def __init__(self, http: Http, base_url: str) -> None:
         self.http, self.base = http, base_url
 
+    async def login(self) -> None:
+        """Log in as the drill's staff user: /healthz shows the worker's fields to staff only."""
+        timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
+        url = _loopback(f"{self.base}/admin/login/")
+        async with self.http.session.get(url, timeout=timeout) as response:
+            response.raise_for_status()
+        token = next((c.value for c in self.http.session.cookie_jar if c.key == "csrftoken"), "")
+        form = {
+            "username": STAFF_USER,
+            "password": STAFF_PASSWORD,
+            "next": "/admin/",
+            "csrfmiddlewaretoken": token,
+        }
+        async with self.http.session.post(url, data=form, timeout=timeout, allow_redirects=False) as response:
+            if response.status != 302:
+                raise RuntimeError(f"drill: staff login refused (HTTP {response.status})")
+
     async def worker(self) -> dict:
-        """The worker's status as /healthz shows it to operators."""
-        return (await self.http.get(f"{self.base}/healthz"))["worker"]
+        """The worker's status as /healthz shows it to operators (staff)."""
+        health = await self.http.get(f"{self.base}/healthz")
+        if "worker" not in health:  # not logged in (yet, or any more)
+            await self.login()
+            health = await self.http.get(f"{self.base}/healthz")
+        return health["worker"]
 
     async def worker_or_none(self) -> dict | None:
         try:

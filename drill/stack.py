@@ -23,6 +23,9 @@ PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "tweetsite_drill"
 TOPIC_SLUG = "drill"
 X_TOKEN = "drill-bearer-token"  # noqa: S105 (the emulator's, never X's)
+# A staff login on the throwaway database: /healthz shows the worker's fields to staff only.
+STAFF_USER = "drill"
+STAFF_PASSWORD = "drill-staff-password"  # noqa: S105
 # Short enough that the stall fault costs seconds, longer than the emulator's 1 s keep-alive.
 STALL_TIMEOUT_S = 3
 STOP_TIMEOUT_S = 10.0
@@ -189,6 +192,22 @@ class Stack:
         for step in steps:
             if step.wait(120) != 0:
                 raise RuntimeError(f"{step.name} failed (exit {step.popen.returncode}); see {step.log}")
+        staff = Proc(
+            "createsuperuser",
+            [
+                *manage,
+                "createsuperuser",
+                "--noinput",
+                "--username",
+                STAFF_USER,
+                "--email",
+                "drill@example.com",
+            ],
+            {**self.env(), "DJANGO_SUPERUSER_PASSWORD": STAFF_PASSWORD},
+            self.dir / "setup.log",
+        ).start()
+        if staff.wait(120) != 0:
+            raise RuntimeError(f"createsuperuser failed (exit {staff.popen.returncode}); see {staff.log}")
         with psycopg.connect(self.db_url, autocommit=True) as db:
             db.execute(
                 "INSERT INTO feed_topic (name, slug, query, is_active, rule_state, rule_error,"

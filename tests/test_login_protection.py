@@ -1,10 +1,16 @@
 """Staff logins against guessing (django-axes), through the admin's login form as a browser posts it."""
 
+import http.cookiejar
+import re
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from datetime import timedelta
 
 import pytest
 from axes.utils import reset
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.urls import reverse
 
 pytestmark = pytest.mark.django_db
@@ -14,7 +20,7 @@ RIGHT = "the-right-password"
 
 
 @pytest.fixture
-def staff(django_user_model):
+def staff(django_user_model, transactional_db):  # committed, for the web process the last test starts
     return django_user_model.objects.create_superuser("boss", password=RIGHT)
 
 
@@ -91,3 +97,46 @@ def test_a_successful_login_forgets_earlier_failures(client, staff):
     assert log_in(client, "boss", RIGHT).status_code == 302
     client.logout()
     assert fail(client, 4) == [200] * 4  # not locked after a fifth failure in all
+
+
+class Browser:
+    """A login form as a browser fills it in, over real HTTP: CSRF cookie and token, no redirects."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.cookies = http.cookiejar.CookieJar()
+        handlers = [urllib.request.HTTPCookieProcessor(self.cookies), _NoRedirects()]
+        self.opener = urllib.request.build_opener(*handlers)
+
+    def log_in(self, username: str, password: str, *, forwarded_for: str) -> int:
+        with self.opener.open(self.base_url + LOGIN, timeout=10) as page:
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.read().decode())[1]
+        form = {"csrfmiddlewaretoken": token, "username": username, "password": password}
+        request = urllib.request.Request(
+            self.base_url + LOGIN,
+            data=urllib.parse.urlencode(form).encode(),
+            headers={"X-Forwarded-For": forwarded_for},
+        )
+        try:
+            with self.opener.open(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a successful login's 302 is the answer
+
+
+def test_behind_the_trusted_proxy_each_forwarded_client_is_counted_apart(start_server, staff):
+    # uvicorn as the Procfile runs it: proxy headers on, trusted from FORWARDED_ALLOW_IPS (127.0.0.1).
+    server = start_server("uvicorn", FORWARDED_ALLOW_IPS="127.0.0.1")
+    hasher = PBKDF2PasswordHasher()  # the web process has production's hashers, not the tests' MD5
+    staff.password = hasher.encode(RIGHT, hasher.salt())
+    staff.save()
+    browser = Browser(server.url)
+    statuses = [browser.log_in(f"guess{n}", "wrong", forwarded_for="198.51.100.7") for n in range(5)]
+    assert statuses == [200, 200, 200, 200, 429]
+    assert browser.log_in("boss", RIGHT, forwarded_for="198.51.100.7") == 429
+    assert Browser(server.url).log_in("boss", RIGHT, forwarded_for="192.0.2.9") == 302

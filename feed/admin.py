@@ -1,12 +1,14 @@
-"""Admin: topics (with rule validation) and tweet moderation."""
+"""Admin: topics (with rule validation), tweet moderation, and the moderation audit."""
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from feed.forms import TopicAdminForm
-from feed.models import Topic, Tweet
+from feed.models import ModerationDecision, Topic, Tweet
 from feed.publishing import publish_batches_sync
 from feed.services import topics_activate, topics_deactivate, tweets_set_hidden
 
@@ -94,14 +96,79 @@ class TweetAdmin(admin.ModelAdmin):
         self._set_hidden(request, queryset, hidden=False)
 
     def _set_hidden(self, request: HttpRequest, queryset: QuerySet[Tweet], *, hidden: bool) -> None:
-        if _announce(request, self, tweets_set_hidden(tweets=list(queryset), hidden=hidden)):
+        decided = tweets_set_hidden(tweets=list(queryset), hidden=hidden, **_by(request))
+        if _announce(request, self, decided):
             verb = "hidden" if hidden else "shown"
             self.message_user(request, f"{queryset.count()} tweet(s) {verb} on every open page.")
 
     def save_model(self, request, obj, form, change) -> None:
-        super().save_model(request, obj, form, change)
         if change and "hidden" in form.changed_data:
-            _announce(request, self, tweets_set_hidden(tweets=[obj], hidden=obj.hidden))
+            # Before the save: the service changes the flag with its events and audit record, and
+            # only for tweets whose stored flag differs, so after the save it would find nothing.
+            _announce(request, self, tweets_set_hidden(tweets=[obj], hidden=obj.hidden, **_by(request)))
+        super().save_model(request, obj, form, change)
+
+
+AUDIT_POSTS_SHOWN = 100  # posts listed on one decision's page; a bulk hide can name thousands
+
+
+@admin.register(ModerationDecision)
+class ModerationDecisionAdmin(admin.ModelAdmin):
+    """The audit: every decision, for reading only. Nobody, superusers included, adds, edits or deletes
+    one, so the record of who hid what is the record of what happened."""
+
+    list_display = ["created_at", "action", "who", "via", "post_count", "topic_names"]
+    list_filter = [
+        "events__topic",
+        ("moderator", admin.RelatedOnlyFieldListFilter),  # only accounts that decided something
+        "action",
+        "via",
+    ]
+    date_hierarchy = "created_at"
+    search_fields = ["=tweets__x_id", "tweets__author_username", "moderator_name"]
+    fields = ["created_at", "action", "who", "via", "posts", "topic_names"]
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ModerationDecision]:
+        counted = super().get_queryset(request).annotate(post_count=Count("tweets", distinct=True))
+        return counted.prefetch_related("events__topic")
+
+    @admin.display(description="who", ordering="moderator_name")
+    def who(self, decision: ModerationDecision) -> str:
+        return decision.moderator_name or f"({decision.get_via_display()})"
+
+    @admin.display(description="posts", ordering="post_count")
+    def post_count(self, decision: ModerationDecision) -> int:
+        return decision.post_count
+
+    @admin.display(description="topics")
+    def topic_names(self, decision: ModerationDecision) -> str:
+        return ", ".join(sorted({event.topic.name for event in decision.events.all()}))
+
+    @admin.display(description="posts")
+    def posts(self, decision: ModerationDecision) -> str:
+        tweets = decision.tweets.order_by("pk")[:AUDIT_POSTS_SHOWN]
+        rows = (
+            (reverse("admin:feed_tweet_change", args=[t.pk]), t.x_id, t.author_username, t.text[:100])
+            for t in tweets
+        )
+        listed = format_html_join("", "<li><a href='{}'>{}</a> @{}: {}</li>", rows)
+        more = decision.post_count - AUDIT_POSTS_SHOWN
+        return format_html("<ul>{}</ul>{}", listed, f"and {more} more" if more > 0 else "")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+def _by(request: HttpRequest) -> dict:
+    """Who decides, for tweets_set_hidden: the logged-in moderator, through the admin."""
+    return {"moderator": request.user, "via": ModerationDecision.Via.ADMIN}
 
 
 def _announce(request: HttpRequest, model_admin: admin.ModelAdmin, batches) -> bool:

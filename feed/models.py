@@ -4,6 +4,7 @@ The database is the truth: the channel layer delivers at most once, so clients r
 `Tweet.pk`, the server's own increasing sequence number (`seq` on the wire).
 """
 
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
@@ -74,6 +75,47 @@ class Tweet(models.Model):
         return f"https://x.com/{self.author_username or 'i/web'}/status/{self.x_id}"
 
 
+class ModerationDecision(models.Model):
+    """One moderation decision, kept for the audit: who made it, what, when, how, and on which posts.
+
+    A decision is what a moderator did once (hide these five posts); the ModerationEvents it caused,
+    one per topic and post whose state changed, are what pages apply. The record outlives the
+    moderator's account (`moderator_name`) and the posts' topics (`tweets`), and nobody edits it.
+    """
+
+    class Action(models.TextChoices):
+        # Issue 9 adds approve, pin, block author and trust author here: a decision about an author
+        # has no posts of its own, which is why the decision is not one of its events.
+        HIDE = "hide"
+        SHOW = "show"
+
+    class Via(models.TextChoices):
+        ADMIN = "admin"
+        COMMAND = "command", "shell command"  # manage.py hide_tweets
+        SYSTEM = "system"  # code acting on its own; no moderator
+
+    action = models.CharField(max_length=32, choices=Action.choices)
+    # Null for the system and shell commands, and once the account is deleted (moderator_name stays).
+    moderator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="moderation_decisions",
+    )
+    moderator_name = models.CharField(max_length=150, blank=True)  # the username at decision time
+    via = models.CharField(max_length=32, choices=Via.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Which posts, independent of topics: deleting a topic deletes its events, not this.
+    tweets = models.ManyToManyField(Tweet, related_name="moderation_decisions")
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.moderator_name or self.via} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
 class ModerationEvent(models.Model):
     """A moderator's decision about one tweet on one topic, stored before any screen is told.
 
@@ -90,6 +132,11 @@ class ModerationEvent(models.Model):
     tweet = models.ForeignKey(Tweet, on_delete=models.CASCADE, related_name="moderation_events")
     action = models.CharField(max_length=8, choices=Action.choices)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The decision that caused it; null for events stored before decisions were (migration 0005).
+    # PROTECT: marks are what pages resume from, so none may vanish with an audit row.
+    decision = models.ForeignKey(
+        ModerationDecision, null=True, on_delete=models.PROTECT, related_name="events"
+    )
 
     class Meta:
         indexes = [models.Index(fields=["topic", "id"], name="moderation_topic_mark")]

@@ -1,12 +1,15 @@
-"""Request guards: the Content-Security-Policy header, and WebSockets per client address (open at once,
-and attempts per second)."""
+"""Request guards: the Content-Security-Policy header, WebSockets per client address (open at once,
+and attempts per second), and the address staff login failures are counted by."""
 
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Callable
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 logger = logging.getLogger(__name__)
 
@@ -16,6 +19,26 @@ SWEEP_INTERVAL_S = 1.0
 # A hard cap on tracked addresses between sweeps (a flood from many addresses, e.g. across an IPv6
 # prefix): about 100 bytes each, so 10 MB at most; past it the least recently seen are forgotten.
 MAX_TRACKED_ADDRESSES = 100_000
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """The address django-axes counts login failures by: REMOTE_ADDR, which the ASGI server sets from
+    the connection, or from X-Forwarded-For only when the proxy is trusted (uvicorn --proxy-headers with
+    FORWARDED_ALLOW_IPS). Read the header here and a guesser would pick a fresh address per attempt."""
+    return request.META.get("REMOTE_ADDR")
+
+
+def login_locked_out(request: HttpRequest, original_response, credentials) -> HttpResponse:
+    """django-axes' answer to a locked-out login: 429 with a page that says how long to wait.
+
+    A full cool-off: every attempt during a lockout starts it again (axes'
+    AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT), so a guesser who keeps trying stays out.
+    """
+    seconds = settings.AXES_COOLOFF_TIME.total_seconds()
+    context = {"failure_limit": settings.AXES_FAILURE_LIMIT, "minutes": math.ceil(seconds / 60)}
+    response = render(request, "login_locked_out.html", context, status=429)
+    response.headers["Retry-After"] = str(math.ceil(seconds))
+    return response
 
 
 class ContentSecurityPolicyMiddleware:

@@ -10,11 +10,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from feed.models import ModerationEvent, Topic, Tweet
+from feed.models import ModerationDecision, ModerationEvent, Topic, Tweet
 from feed.normalize import NormalizedTweet
 from feed.rule_check import RuleCheckUnavailable, RuleOutcome, rules_check
 from feed.selectors import topic_slugs, tweet_item
@@ -148,12 +149,19 @@ def topics_deactivate(*, topics: Iterable[Topic]) -> list[TopicBatch]:
     ]
 
 
-def tweets_set_hidden(*, tweets: Iterable[Tweet], hidden: bool) -> list[TopicBatch]:
+def tweets_set_hidden(
+    *,
+    tweets: Iterable[Tweet],
+    hidden: bool,
+    moderator: AbstractBaseUser | None = None,
+    via: str = ModerationDecision.Via.SYSTEM,
+) -> list[TopicBatch]:
     """Hide or show tweets again on every topic they belong to, as stored moderation events.
 
-    Only tweets whose state changes get an event, so showing a visible tweet again is a no-op. The
-    returned batches only nudge web processes to read the new events now; a process that misses the
-    nudge finds them on its next poll (feed/hub.py), so no screen depends on one pub/sub message.
+    Only tweets whose state changes get an event, so showing a visible tweet again is a no-op and is
+    not recorded. What changes is one ModerationDecision (who, via what, which tweets) for the audit.
+    The returned batches only nudge web processes to read the new events now; a process that misses
+    the nudge finds them on its next poll (feed/hub.py), so no screen depends on one pub/sub message.
     """
     action = ModerationEvent.Action.HIDE if hidden else ModerationEvent.Action.SHOW
     with transaction.atomic():
@@ -163,13 +171,15 @@ def tweets_set_hidden(*, tweets: Iterable[Tweet], hidden: bool) -> list[TopicBat
         if not changed:
             return []
         Tweet.objects.filter(pk__in=[t.pk for t in changed]).update(hidden=hidden)
+        decided = ModerationDecision.Action.HIDE if hidden else ModerationDecision.Action.SHOW
+        decision = _decision_record(action=decided, moderator=moderator, via=via, tweets=changed)
         links = Tweet.topics.through.objects.filter(tweet__in=changed).order_by("topic_id", "tweet_id")
         pairs = list(links.values_list("topic_id", "tweet_id"))
         # Lock the topics: a topic's events then commit in id order, so a web process that has read
         # up to one id never misses a lower one committed later.
         list(Topic.objects.select_for_update().filter(pk__in={t for t, _ in pairs}).order_by("pk"))
         events = ModerationEvent.objects.bulk_create(
-            ModerationEvent(topic_id=topic_id, tweet_id=tweet_id, action=action)
+            ModerationEvent(topic_id=topic_id, tweet_id=tweet_id, action=action, decision=decision)
             for topic_id, tweet_id in pairs
         )
         newest: dict[int, int] = {}
@@ -177,6 +187,21 @@ def tweets_set_hidden(*, tweets: Iterable[Tweet], hidden: bool) -> list[TopicBat
             newest[event.topic_id] = max(newest.get(event.topic_id, 0), event.pk)
         slugs = dict(Topic.objects.filter(pk__in=newest).values_list("pk", "slug"))
     return [TopicBatch(slugs[pk], "moderation", (), mod=mod) for pk, mod in newest.items()]
+
+
+def _decision_record(
+    *, action: str, moderator: AbstractBaseUser | None, via: str, tweets: list[Tweet]
+) -> ModerationDecision:
+    """Store who decided what, how, on which tweets; inside the caller's transaction, with its events."""
+    decision = ModerationDecision.objects.create(
+        action=action,
+        moderator=moderator,
+        # A copy, so the audit still names the moderator after the account is deleted.
+        moderator_name=moderator.get_username() if moderator is not None else "",
+        via=via,
+    )
+    decision.tweets.add(*tweets)
+    return decision
 
 
 def topic_latest_seqs() -> dict[str, int]:

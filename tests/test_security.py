@@ -36,6 +36,14 @@ def test_check_deploy_is_clean_under_production_settings():
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+    # Said outright, not only through check's warnings: staff sessions never travel over plain HTTP,
+    # and logins are limited (5 failures, then 15 minutes) without any setting.
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.AXES_FAILURE_LIMIT, s.AXES_COOLOFF_TIME)"
+    )
+    shown = manage("shell", "-c", code, env=PRODUCTION_ENV).stdout.splitlines()[-1]
+    assert shown == "True True 5 0:15:00"
 
 
 def test_production_refuses_to_start_without_a_secret_key():

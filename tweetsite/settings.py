@@ -4,6 +4,7 @@ Development defaults are safe and self-contained (SQLite, in-memory channel laye
 closed: with DEBUG off, a secret key must be given.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "feed",
     "streamer",
 ]
@@ -52,6 +54,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires: turns a lockout into its page
 ]
 
 ROOT_URLCONF = "tweetsite.urls"
@@ -220,6 +223,29 @@ CONTENT_SECURITY_POLICY = env.str(
         "base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
     ),
 )
+# Staff logins (django-axes): after LOGIN_FAILURE_LIMIT failures an account, or an address, is refused
+# for LOGIN_COOLOFF_MINUTES, even with the right password. Per account stops guessing one known name
+# from many addresses; per address stops one machine trying many names. Staff who share a venue's NAT
+# address with the audience can set LOGIN_LOCKOUT_BY=username; "username+ip_address" counts the pair.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [
+    part.split("+") if "+" in part else part
+    for part in env.list("LOGIN_LOCKOUT_BY", default=["username", "ip_address"])
+]
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME <= timedelta(0):
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be above 0.")
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True  # a guesser who keeps trying stays locked out
+AXES_RESET_ON_SUCCESS = True  # a moderator who gets it right starts afresh, not one typo from a lockout
+# REMOTE_ADDR only, never a header a client can write: behind the TLS proxy, uvicorn's --proxy-headers
+# (FORWARDED_ALLOW_IPS) already puts the client's address there, as for the WebSocket limits.
+AXES_CLIENT_IP_CALLABLE = "feed.security.client_address"
+AXES_LOCKOUT_CALLABLE = "feed.security.login_locked_out"  # 429, and a page saying how long to wait
+
 # WebSocket connections one client address may hold. Venue Wi-Fi puts a whole audience behind one
 # NAT address, so the default is generous; 0 turns the limit off.
 WS_MAX_CONNECTIONS_PER_IP = env.int("WS_MAX_CONNECTIONS_PER_IP", default=200)

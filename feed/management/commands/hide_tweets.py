@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from feed.models import Tweet
+from feed.models import ModerationDecision, Tweet
 from feed.publishing import publish_batches_sync
 from feed.services import tweets_set_hidden
 
@@ -18,7 +18,7 @@ class Command(BaseCommand):
         tweets = list(Tweet.objects.filter(x_id__in=x_ids))
         if unknown := set(x_ids) - {t.x_id for t in tweets}:
             raise CommandError(f"no stored tweet has X id {', '.join(sorted(unknown))}")
-        batches = tweets_set_hidden(tweets=tweets, hidden=not show)
+        batches = tweets_set_hidden(tweets=tweets, hidden=not show, via=ModerationDecision.Via.COMMAND)
         verb = "shown" if show else "hidden"
         try:
             publish_batches_sync(batches)

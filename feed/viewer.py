@@ -11,8 +11,11 @@ queue behind it. At 1,000 sockets this saves the 1,000 task wake-ups per tweet t
 per socket cost.
 
 A server can accept frames faster than a client reads them, into the connection's transport
-buffer. So after each frame the socket also checks that buffer (uvicorn's asyncio transport or
-Daphne's Twisted one, feed/write_buffer.py) and closes past MAX_BUFFERED_BYTES.
+buffer; Daphne's `send` never waits at all. So a socket's unsent bytes are what it has queued here
+plus what the server holds in that buffer (uvicorn's asyncio transport or Daphne's Twisted one,
+feed/write_buffer.py), and past MAX_BUFFERED_BYTES together the socket is closed. Queued bytes are
+counted as frames are appended (a length add); the transport is only asked after a write, and when
+the queue would pass the bound with the size it gave then, so a socket that keeps up pays nothing.
 """
 
 import asyncio
@@ -30,8 +33,9 @@ logger = logging.getLogger(__name__)
 # of falling behind; bursts merge into one frame when they queue, so a live client never gets near.
 MAX_PENDING_FRAMES = 256
 CLOSE_TOO_SLOW = 4408  # the page reconnects and catches up by seq
-# Bytes a socket may have unsent in the server's buffer (kernel buffers come on top): several
-# seconds of a busy topic. Past it the client is not reading, and is closed like a full queue.
+# Bytes a socket may have unsent, queued here and in the server's buffer together (kernel buffers come
+# on top): several seconds of a busy topic. Past it the client is not reading, and is closed like a
+# full queue.
 MAX_BUFFERED_BYTES = 1 << 20
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -56,15 +60,19 @@ class ViewerSocket:
         self._send = send
         self.label = label
         # Pending frames: (newest seq, moderation mark, frame, comma-joined tweets for a "tweets"
-        # frame else None). A tweets frame has mark 0; a moderation frame has seq 0.
-        self._pending: deque[tuple[int, int, str, str | None]] = deque()
+        # frame else None, its size). A tweets frame has mark 0; a moderation frame has seq 0. The
+        # size is its wire bytes where the hub built them, else its characters (ASCII JSON: the same).
+        self._pending: deque[tuple[int, int, str, str | None, int]] = deque()
+        self._queued_bytes = 0  # the sizes in _pending, summed
         # The task finishing a send that had to wait, then writing what queued behind it.
         self._writer: asyncio.Task | None = None
         self._started = False
         self._closing: tuple[int, str] | None = None
         self._gone = False  # a send failed: the connection is going away, and the consumer detaches
-        # The server's unsent bytes for this socket (uvicorn's and Daphne's transports).
+        # The server's unsent bytes for this socket (uvicorn's and Daphne's transports), and what it
+        # said after the last write: the buffer only drains while frames queue here behind a send.
         self._buffered = write_buffer_size(send)
+        self._unsent_after_write = 0
         self._direct = direct_writer(send)
 
     def push(self, seq: int, frame: str, inner: str | None, wire: bytes | None = None, mark: int = 0) -> None:
@@ -75,7 +83,7 @@ class ViewerSocket:
             return
         if self._started and self._writer is None:
             if wire is not None and self._direct is not None and self._direct.write(wire):
-                self._check_backlog()
+                self._check_backlog(len(wire))
             else:
                 self._write({"type": "websocket.send", "text": frame})
             return
@@ -83,14 +91,18 @@ class ViewerSocket:
             logger.info("viewer %s: closing, %d frames pending", self.label, MAX_PENDING_FRAMES)
             self.close(CLOSE_TOO_SLOW, "too slow: fell behind the live stream")
             return
-        self._pending.append((seq, mark, frame, inner))
+        size = len(wire) if wire is not None else len(frame)
+        self._pending.append((seq, mark, frame, inner, size))
+        self._queued_bytes += size
+        if self._queued_bytes + self._unsent_after_write > MAX_BUFFERED_BYTES:
+            self._check_backlog()  # asks the transport again: it may have drained since
 
     def close(self, code: int, reason: str) -> None:
         """Close after the frame being written, dropping what is still queued."""
         if self._closing is not None or self._gone:
             return
         self._closing = (code, reason)
-        self._pending.clear()
+        self._drop_pending()
         if self._started and self._writer is None:
             self._write_close()
 
@@ -104,6 +116,7 @@ class ViewerSocket:
             self._pending = deque(
                 entry for entry in self._pending if entry[0] > history_seq or entry[1] > history_mark
             )
+            self._queued_bytes = sum(entry[4] for entry in self._pending)
         self._started = True
         if self._gone:
             return
@@ -117,7 +130,7 @@ class ViewerSocket:
     def stop(self) -> None:
         if self._writer is not None:
             self._writer.cancel()
-        self._pending.clear()
+        self._drop_pending()
         self._gone = True
 
     def _write_close(self) -> None:
@@ -134,7 +147,7 @@ class ViewerSocket:
             self._lost(exc)
             return
         if done:
-            self._check_backlog()
+            self._check_backlog(len(message.get("text", "")))
         else:
             self._writer = asyncio.create_task(self._drain(step), name=f"viewer-{self.label}")
 
@@ -144,8 +157,9 @@ class ViewerSocket:
             await started.finish()
             self._check_backlog()
             while self._closing is None and self._pending:
-                await self._send({"type": "websocket.send", "text": self._take()})
-                self._check_backlog()
+                text = self._take()
+                await self._send({"type": "websocket.send", "text": text})
+                self._check_backlog(len(text))
             if self._closing is not None and not self._gone:
                 self._gone = True  # nothing goes out after the close frame
                 code, reason = self._closing
@@ -160,23 +174,49 @@ class ViewerSocket:
             self._writer = None
 
     def _lost(self, exc: BaseException) -> None:
-        logger.debug("viewer %s: send failed: %r", self.label, exc)
+        # A client that went away (uvicorn's ClientDisconnected is an OSError) is routine; anything
+        # else is a fault worth seeing: a too-small Daphne message bound once dropped every frame.
+        if isinstance(exc, OSError | asyncio.CancelledError):
+            logger.debug("viewer %s: send failed: %r", self.label, exc)
+        else:
+            logger.warning("viewer %s: send failed, dropping the socket: %r", self.label, exc)
         self._gone = True
-        self._pending.clear()
+        self._drop_pending()
 
-    def _check_backlog(self) -> None:
-        size = self._buffered() if self._buffered is not None else 0
-        if size > MAX_BUFFERED_BYTES:
-            logger.info("viewer %s: closing, %d bytes unsent", self.label, size)
+    def _drop_pending(self) -> None:
+        self._pending.clear()
+        self._queued_bytes = 0
+
+    def _check_backlog(self, written: int = 0) -> None:
+        """Close with 4408 if the queued frames and the server's unsent bytes pass the bound.
+
+        `written`: the frame just handed to the server, which is not counted against the client.
+        Twisted's `write` only buffers (the socket is written on the loop's next turn), so right
+        after it Daphne's buffer always holds the whole frame, and a batch frame over the bound
+        closed healthy viewers too; what earlier frames left unsent is what says a client is behind.
+        """
+        buffered = self._buffered() if self._buffered is not None else 0
+        unsent = self._unsent_after_write = max(0, buffered - written)
+        if unsent + self._queued_bytes > MAX_BUFFERED_BYTES and self._closing is None:
+            logger.info(
+                "viewer %s: closing, %d bytes unsent (%d queued, %d in the server's buffer)",
+                self.label,
+                unsent + self._queued_bytes,
+                self._queued_bytes,
+                unsent,
+            )
             self.close(CLOSE_TOO_SLOW, "too slow: fell behind the live stream")
 
     def _take(self) -> str:
-        _, _, frame, inner = self._pending.popleft()
+        _, _, frame, inner, size = self._pending.popleft()
+        self._queued_bytes -= size
         if inner is None or not self._pending or self._pending[0][3] is None:
             return frame
         parts = [inner]
         while self._pending and self._pending[0][3] is not None:
-            parts.append(self._pending.popleft()[3])
+            _, _, _, inner, size = self._pending.popleft()
+            parts.append(inner)
+            self._queued_bytes -= size
         return tweets_frame(",".join(parts))
 
 

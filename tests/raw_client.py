@@ -13,10 +13,16 @@ class RawClient:
     """Handshake done on construction; `write` sends raw bytes, `read_until_closed` reads to the end."""
 
     def __init__(self, port: int, path: str, *, receive_buffer: int | None = None) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock = socket.socket()
+        self.sock.settimeout(10)
         self.received = 0  # bytes read after the handshake's first read
-        if receive_buffer is not None:
+        if receive_buffer is not None:  # set before connecting, when TCP sizes its window
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+            # Segments smaller than that window: otherwise (loopback's are 64 KB) the window never
+            # opens by a full segment, the server only sends on its 200 ms probe, and reading a
+            # backlog of megabytes takes minutes.
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, max(receive_buffer // 8, 536))
+        self.sock.connect(("127.0.0.1", port))
         self.protocol = ClientProtocol(parse_uri(f"ws://127.0.0.1:{port}{path}"), max_size=None)
         request = self.protocol.connect()
         request.headers["Origin"] = f"http://127.0.0.1:{port}"

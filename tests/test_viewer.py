@@ -3,7 +3,7 @@
 import asyncio
 import json
 
-from feed.viewer import CLOSE_TOO_SLOW, MAX_PENDING_FRAMES, ViewerSocket, tweets_frame
+from feed.viewer import CLOSE_TOO_SLOW, MAX_BUFFERED_BYTES, MAX_PENDING_FRAMES, ViewerSocket, tweets_frame
 
 
 class RecordingSend:
@@ -172,3 +172,28 @@ async def test_a_hide_that_arrives_while_the_history_loads_is_sent_after_it():
     await asyncio.sleep(0.01)
     assert [json.loads(m["text"]).get("mod") for m in send.sent] == [4, 5]
     socket.stop()
+
+
+async def test_frames_queued_past_the_byte_bound_close_the_socket_before_the_frame_bound():
+    release, closed = asyncio.Event(), asyncio.Event()
+
+    async def waiting_send(message: dict) -> None:
+        sent.append(message)
+        if message["type"] == "websocket.close":
+            closed.set()
+        if len(sent) == 2:
+            await release.wait()  # the client stopped reading: t1's send waits
+
+    sent: list[dict] = []
+    socket = ViewerSocket(waiting_send)
+    socket.start('{"type":"history","tweets":[]}', history_seq=0)
+    push_tweet(socket, 1)
+    big = json.dumps({"seq": 2, "text": "z" * 64 * 1024})
+    frames_past_the_bound = MAX_BUFFERED_BYTES // len(big) + 2  # far fewer than MAX_PENDING_FRAMES
+    for seq in range(2, 2 + frames_past_the_bound):
+        socket.push(seq, tweets_frame(big), big)
+    assert socket.pending_count < frames_past_the_bound  # closing dropped the queue
+    release.set()
+    await asyncio.wait_for(closed.wait(), 5)
+    assert [m["type"] for m in sent] == ["websocket.send", "websocket.send", "websocket.close"]
+    assert sent[-1]["code"] == CLOSE_TOO_SLOW

@@ -29,6 +29,15 @@ from feed.write_buffer import write_buffer_size
 
 logger = logging.getLogger(__name__)
 
+# How a send to a client that went away fails: uvicorn's ClientDisconnected is an OSError, autobahn
+# (Daphne) raises its own Disconnected.
+try:
+    from autobahn.exception import Disconnected
+except ImportError:  # no Daphne installed
+    ROUTINE_SEND_FAILURES: tuple[type[BaseException], ...] = (OSError, asyncio.CancelledError)
+else:
+    ROUTINE_SEND_FAILURES = (OSError, asyncio.CancelledError, Disconnected)
+
 # Frames a socket may have waiting before it counts as dead. At 50 tweets/s that is several seconds
 # of falling behind; bursts merge into one frame when they queue, so a live client never gets near.
 MAX_PENDING_FRAMES = 256
@@ -174,9 +183,9 @@ class ViewerSocket:
             self._writer = None
 
     def _lost(self, exc: BaseException) -> None:
-        # A client that went away (uvicorn's ClientDisconnected is an OSError) is routine; anything
-        # else is a fault worth seeing: a too-small Daphne message bound once dropped every frame.
-        if isinstance(exc, OSError | asyncio.CancelledError):
+        # A client that went away is routine; anything else is a fault worth seeing: a too-small
+        # Daphne message bound once dropped every frame, unseen at debug level.
+        if isinstance(exc, ROUTINE_SEND_FAILURES):
             logger.debug("viewer %s: send failed: %r", self.label, exc)
         else:
             logger.warning("viewer %s: send failed, dropping the socket: %r", self.label, exc)

@@ -1,18 +1,31 @@
-"""The JSON API: topics with counts, and tweet pages for catch-up and paging."""
+"""The JSON API: topics with counts, tweet pages for catch-up and paging, and moderators' queue and
+decisions (staff only, by session and CSRF token)."""
+
+import json
+import logging
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import get_object_or_404
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
 
 from feed.models import Topic
+from feed.publishing import publish_batches_sync
 from feed.rendering import encode, tweet_wire
 from feed.selectors import (
     HISTORY_LIMIT,
     topic_moderation_after,
+    topic_pending_posts,
     topic_slugs,
     topics_active_with_recent_counts,
     tweets_page,
 )
+from feed.services import DecisionRefused, posts_decide
+
+logger = logging.getLogger(__name__)
+
+MODERATE_PERMISSION = "feed.moderate_topic"
 
 MODERATION_API_PAGE = 200
 
@@ -73,6 +86,82 @@ def topic_moderation(request: HttpRequest, slug: str) -> HttpResponse:
         encode({"events": rows, "has_more": len(events) > MODERATION_API_PAGE}),
         content_type="application/json",
     )
+
+
+@require_GET
+def topic_queue(request: HttpRequest, slug: str) -> JsonResponse:
+    """The topic's posts waiting for a decision, oldest first (empty until approve mode, issue 9)."""
+    topic, refusal = _moderated_topic(request, slug)
+    if refusal is not None:
+        return refusal
+    rows = [
+        {**tweet_wire(post, topic_slugs(post.topics.all())), "post_id": post.pk}
+        for post in topic_pending_posts(topic=topic)
+    ]
+    return JsonResponse({"tweets": rows})
+
+
+@csrf_exempt  # only from the middleware's check: the view runs Django's own, so a refusal is JSON too
+@require_POST
+def topic_decisions(request: HttpRequest, slug: str) -> JsonResponse:
+    """`{"action", "post_ids"}`: decide about posts of the topic; each post's state comes back."""
+    topic, refusal = _moderated_topic(request, slug)
+    if refusal is None:
+        refusal = _JsonCsrfCheck(_no_response).process_view(request, None, (), {})
+    if refusal is not None:
+        return refusal
+    try:
+        action, post_ids = _decision_body(request.body)
+        decided = posts_decide(topic=topic, action=action, post_ids=post_ids, moderator=request.user)
+    except DecisionRefused as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    body: dict = {"results": [vars(result) for result in decided.results]}
+    try:
+        publish_batches_sync(decided.batches)
+    except Exception as error:
+        # Stored already: web processes poll for decisions every 2 s, so pages still catch up.
+        logger.warning("decisions on %s stored but not published: %r", slug, error)
+        body["warning"] = f"saved, but open pages were not told at once ({error!r}); they catch up in seconds"
+    return JsonResponse(body)
+
+
+def _moderated_topic(request: HttpRequest, slug: str) -> tuple[Topic | None, JsonResponse | None]:
+    """The topic, or the JSON refusal: 403 before 404, and never a redirect to a login page."""
+    if not request.user.is_authenticated:
+        return None, JsonResponse({"error": "log in first: this API uses the staff session"}, status=403)
+    if not request.user.has_perm(MODERATE_PERMISSION):
+        return None, JsonResponse({"error": f"you need the {MODERATE_PERMISSION} permission"}, status=403)
+    topic = Topic.objects.filter(slug=slug).first()
+    if topic is None:
+        return None, JsonResponse({"error": f"no topic {slug!r}"}, status=404)
+    return topic, None
+
+
+class _JsonCsrfCheck(CsrfViewMiddleware):
+    """Django's own CSRF check (token, Origin, Referer), refusing with a JSON 403 instead of a page."""
+
+    def _reject(self, request: HttpRequest, reason: str) -> JsonResponse:
+        logger.warning("CSRF refused on %s: %s", request.path, reason)
+        return JsonResponse({"error": f"CSRF check failed: {reason}"}, status=403)
+
+
+def _no_response(request: HttpRequest) -> HttpResponse:
+    raise AssertionError("the CSRF check is only asked about a request, never to answer it")
+
+
+def _decision_body(raw: bytes) -> tuple[str, list[int]]:
+    """The action and post ids of a decision request; DecisionRefused says what is wrong."""
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DecisionRefused(f"the body is not JSON: {error}") from None
+    if not isinstance(body, dict) or not isinstance(body.get("action"), str):
+        raise DecisionRefused('expected {"action": "...", "post_ids": [...]}')
+    post_ids = body.get("post_ids")
+    # bool is an int in Python, and true is not a post.
+    if not isinstance(post_ids, list) or not all(type(pk) is int for pk in post_ids):
+        raise DecisionRefused("post_ids must be a list of integers (the posts' post_id)")
+    return body["action"], post_ids
 
 
 def _optional_int(value: str | None) -> int | None:

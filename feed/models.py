@@ -30,6 +30,9 @@ class Topic(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Global for now (ModelBackend has no per-object permissions): whoever has it moderates every
+        # topic through /api/topics/<slug>/queue/ and /decisions/. Superusers have it implicitly.
+        permissions = [("moderate_topic", "Can moderate the topic's posts")]
 
     def __str__(self) -> str:
         return self.name
@@ -92,6 +95,7 @@ class ModerationDecision(models.Model):
     class Via(models.TextChoices):
         ADMIN = "admin"
         COMMAND = "command", "shell command"  # manage.py hide_tweets
+        API = "api", "API"  # the staff JSON API, /api/topics/<slug>/decisions/
         SYSTEM = "system"  # code acting on its own; no moderator
 
     action = models.CharField(max_length=32, choices=Action.choices)

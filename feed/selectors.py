@@ -172,3 +172,13 @@ def topic_items_after(*, slug: str, seq: int, limit: int = API_MAX_LIMIT) -> lis
     if topic is None:
         return []
     return tweet_items(list(_visible_tweets(topic).filter(pk__gt=seq).order_by("pk")[:limit]))
+
+
+def topic_pending_posts(*, topic: Topic) -> list[Tweet]:
+    """The topic's posts waiting for a moderator's decision, oldest first, with their topics.
+
+    Approve mode (issue 9) fills this: a topic that shows only approved posts holds new ones here
+    until a moderator approves or hides them. Until then every post is shown as it arrives, so no
+    post is pending and the queue is always empty.
+    """
+    return []

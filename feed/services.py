@@ -163,13 +163,24 @@ def tweets_set_hidden(
     The returned batches only nudge web processes to read the new events now; a process that misses
     the nudge finds them on its next poll (feed/hub.py), so no screen depends on one pub/sub message.
     """
+    _, batches = _hidden_set(tweet_pks=[t.pk for t in tweets], hidden=hidden, moderator=moderator, via=via)
+    return batches
+
+
+def _hidden_set(
+    *, tweet_pks: list[int], hidden: bool, moderator: AbstractBaseUser | None, via: str
+) -> tuple[set[int], list[TopicBatch]]:
+    """`tweets_set_hidden`, also returning which tweets it changed.
+
+    The tweets are locked before their state is read: a second moderator's identical decision waits
+    for the first to commit, then finds nothing to change (PostgreSQL re-reads a locked row's state
+    once the lock is released), so a post never gets two events for one state change.
+    """
     action = ModerationEvent.Action.HIDE if hidden else ModerationEvent.Action.SHOW
     with transaction.atomic():
-        changed = list(
-            Tweet.objects.select_for_update().filter(pk__in=[t.pk for t in tweets]).exclude(hidden=hidden)
-        )
+        changed = list(Tweet.objects.select_for_update().filter(pk__in=tweet_pks).exclude(hidden=hidden))
         if not changed:
-            return []
+            return set(), []
         Tweet.objects.filter(pk__in=[t.pk for t in changed]).update(hidden=hidden)
         decided = ModerationDecision.Action.HIDE if hidden else ModerationDecision.Action.SHOW
         decision = _decision_record(action=decided, moderator=moderator, via=via, tweets=changed)
@@ -186,7 +197,64 @@ def tweets_set_hidden(
         for event in events:
             newest[event.topic_id] = max(newest.get(event.topic_id, 0), event.pk)
         slugs = dict(Topic.objects.filter(pk__in=newest).values_list("pk", "slug"))
-    return [TopicBatch(slugs[pk], "moderation", (), mod=mod) for pk, mod in newest.items()]
+    batches = [TopicBatch(slugs[pk], "moderation", (), mod=mod) for pk, mod in newest.items()]
+    return {t.pk for t in changed}, batches
+
+
+# What a moderator may ask of a post (or its author) through the API. Issue 9 brings the rest:
+# approve mode, pins, and author rules; until then they are refused with a clear reason.
+DECISION_ACTIONS = ("approve", "hide", "unhide", "pin", "unpin", "block_author", "trust_author")
+# The posts' state after each available action, as the API reports it.
+_DECISION_STATES = {"hide": "hidden", "unhide": "visible"}
+DECISION_MAX_POSTS = 500  # posts per request: a page of the queue, well under one statement's limits
+
+
+class DecisionRefused(ValueError):
+    """A decision that cannot be made as asked; the message says why, for the moderator."""
+
+
+@dataclass(frozen=True)
+class PostDecided:
+    post_id: int
+    state: str  # the post's state once the decision is made: "visible" or "hidden"
+    applied: bool  # False when the post was in that state already (e.g. another moderator was first)
+
+
+@dataclass(frozen=True)
+class Decided:
+    results: list[PostDecided]  # one per post asked about, in the order asked
+    batches: list[TopicBatch]  # to publish after commit, as tweets_set_hidden's
+
+
+def posts_decide(
+    *, topic: Topic, action: str, post_ids: Sequence[int], moderator: AbstractBaseUser
+) -> Decided:
+    """Make a moderator's decision about posts of `topic`, via the API.
+
+    Raises DecisionRefused for an unknown action, one not available yet, or ids that are not posts
+    of this topic (nothing is decided then). A post already in the asked state is answered with that
+    state and `applied` false, and nothing is recorded for it: two moderators hiding the same post
+    make one decision, not two. Hiding is global for now (Tweet.hidden): the post leaves every topic.
+    """
+    if action not in DECISION_ACTIONS:
+        raise DecisionRefused(
+            f"unknown action {action[:40]!r}, expected one of: {', '.join(DECISION_ACTIONS)}"
+        )
+    if action not in _DECISION_STATES:
+        raise DecisionRefused(f"{action} is not available yet")
+    wanted = list(dict.fromkeys(post_ids))  # asked twice is asked once
+    if not wanted or len(wanted) > DECISION_MAX_POSTS:
+        raise DecisionRefused(f"post_ids must name 1 to {DECISION_MAX_POSTS} posts")
+    found = set(Tweet.objects.filter(topics=topic, pk__in=wanted).values_list("pk", flat=True))
+    missing = [pk for pk in wanted if pk not in found]
+    if missing:
+        shown = ", ".join(map(str, missing[:20]))
+        raise DecisionRefused(f"not posts of topic {topic.slug}: {shown}")
+    state = _DECISION_STATES[action]
+    changed, batches = _hidden_set(
+        tweet_pks=wanted, hidden=state == "hidden", moderator=moderator, via=ModerationDecision.Via.API
+    )
+    return Decided([PostDecided(pk, state, pk in changed) for pk in wanted], batches)
 
 
 def _decision_record(

@@ -158,9 +158,9 @@ def _decision_body(raw: bytes) -> tuple[str, list[int]]:
     if not isinstance(body, dict) or not isinstance(body.get("action"), str):
         raise DecisionRefused('expected {"action": "...", "post_ids": [...]}')
     post_ids = body.get("post_ids")
-    # bool is an int in Python, and true is not a post.
-    if not isinstance(post_ids, list) or not all(type(pk) is int for pk in post_ids):
-        raise DecisionRefused("post_ids must be a list of integers (the posts' post_id)")
+    # bool is an int in Python, and true is not a post; past a bigint PostgreSQL would refuse the query.
+    if not isinstance(post_ids, list) or not all(type(pk) is int and 0 < pk < 2**63 for pk in post_ids):
+        raise DecisionRefused("post_ids must be a list of positive integers (the posts' post_id)")
     return body["action"], post_ids
 
 

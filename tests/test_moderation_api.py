@@ -128,6 +128,7 @@ def test_actions_coming_with_issue_9_are_refused_clearly(moderator, published, a
         '{"action": "hide", "post_ids": 1}',
         '{"action": "hide", "post_ids": ["1"]}',
         '{"action": "hide", "post_ids": [true]}',
+        '{"action": "hide", "post_ids": [100000000000000000000000000000]}',
         '{"action": "hide", "post_ids": []}',
     ],
 )

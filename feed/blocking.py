@@ -3,7 +3,8 @@
 A rule set (the global rules, or one topic's) is compiled once into a `Matcher`: ONE regex
 alternation of all its words and phrases, and a dict of its blocked author ids. Checking a post is
 then one scan of each text a viewer would see, whatever the number of rules: with 200 word rules a
-typical post takes about 10 µs (tests/test_blocking.py builds such a set and checks correctness only).
+typical post took about 12 µs on the 2-core development machine (tests/test_blocking.py builds such
+a set and checks only the answers).
 
 What is matched: the post's text; the text of the post it quotes or reposts (X's
 `referenced_tweets`, expanded into `includes.tweets`); the author's name and handle; and image alt

@@ -5,8 +5,11 @@ The database is the truth: the channel layer delivers at most once, so clients r
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
+
+from feed.normalize import X_ID_PATTERN
 
 
 class Topic(models.Model):
@@ -180,6 +183,15 @@ class BlockRule(models.Model):
 
     class Meta:
         ordering = ["id"]  # the first matching rule by id decides
+
+    def clean(self) -> None:
+        # X ids, as the stream gives them: a handle here would silently match nobody.
+        if self.kind != self.Kind.WORD and not X_ID_PATTERN.fullmatch(self.value.strip()):
+            raise ValidationError(
+                {"value": "An author rule needs the account's X id (digits), not a handle."}
+            )
+        if self.kind == self.Kind.WORD and not self.value.split():
+            raise ValidationError({"value": "A word rule needs a word."})
 
     def __str__(self) -> str:
         where = self.topic.name if self.topic_id else "all topics"

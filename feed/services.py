@@ -225,9 +225,9 @@ def tweets_set_hidden(
     return [TopicBatch(slugs[pk], "moderation", (), mod=mod) for pk, mod in newest.items()]
 
 
-# The newest posts a saved rule is checked against, per save. A word rule costs about 0.1 ms a post
-# (reading the stored payload, then one scan), so a run stays around a second of the admin's request;
-# older posts stay as they are, and a moderator can hide them by hand.
+# The newest posts a saved rule is checked against, per save. A word rule costs about 50 µs a post
+# (reading the stored payload, then one scan): 10,000 took 0.46 s on PostgreSQL here, which keeps the
+# admin's request short. Older posts stay as they are; a moderator can hide them by hand.
 RETROACTIVE_LIMIT = 10_000
 
 

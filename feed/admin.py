@@ -1,4 +1,4 @@
-"""Admin: topics (with rule validation), tweet moderation, and the moderation audit."""
+"""Admin: topics (with rule validation), tweet moderation, block rules, and the moderation audit."""
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -8,9 +8,9 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from feed.forms import TopicAdminForm
-from feed.models import ModerationDecision, Topic, Tweet
+from feed.models import BlockRule, ModerationDecision, Topic, Tweet
 from feed.publishing import publish_batches_sync
-from feed.services import topics_activate, topics_deactivate, tweets_set_hidden
+from feed.services import block_rule_apply, topics_activate, topics_deactivate, tweets_set_hidden
 
 
 @admin.register(Topic)
@@ -109,6 +109,33 @@ class TweetAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
 
+@admin.register(BlockRule)
+class BlockRuleAdmin(admin.ModelAdmin):
+    list_display = [
+        "kind",
+        "value",
+        "author_username",
+        "topic",
+        "is_active",
+        "note",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["kind", "topic", "is_active"]
+    search_fields = ["value", "author_username", "note"]
+    fields = ["kind", "value", "author_username", "topic", "note", "is_active"]
+    list_select_related = ["topic", "created_by"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        # After the save, so the worker's next batch already checks new posts against the rule.
+        batches = block_rule_apply(rule=obj, moderator=request.user)
+        if _announce(request, self, batches) and batches:
+            self.message_user(request, "Stored posts the rule matches were hidden on every open page.")
+
+
 AUDIT_POSTS_SHOWN = 100  # posts listed on one decision's page; a bulk hide can name thousands
 
 
@@ -117,7 +144,7 @@ class ModerationDecisionAdmin(admin.ModelAdmin):
     """The audit: every decision, for reading only. Nobody, superusers included, adds, edits or deletes
     one, so the record of who hid what is the record of what happened."""
 
-    list_display = ["created_at", "action", "who", "via", "post_count", "topic_names"]
+    list_display = ["created_at", "action", "who", "via", "reason", "post_count", "topic_names"]
     list_filter = [
         "events__topic",
         ("moderator", admin.RelatedOnlyFieldListFilter),  # only accounts that decided something
@@ -126,7 +153,7 @@ class ModerationDecisionAdmin(admin.ModelAdmin):
     ]
     date_hierarchy = "created_at"
     search_fields = ["=tweets__x_id", "tweets__author_username", "moderator_name"]
-    fields = ["created_at", "action", "who", "via", "posts", "topic_names"]
+    fields = ["created_at", "action", "who", "via", "rule", "reason", "posts", "topic_names"]
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ModerationDecision]:

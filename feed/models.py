@@ -5,8 +5,11 @@ The database is the truth: the channel layer delivers at most once, so clients r
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
+
+from feed.normalize import X_ID_PATTERN
 
 
 class Topic(models.Model):
@@ -97,6 +100,7 @@ class ModerationDecision(models.Model):
         COMMAND = "command", "shell command"  # manage.py hide_tweets
         API = "api", "API"  # the staff JSON API, /api/topics/<slug>/decisions/
         SYSTEM = "system"  # code acting on its own; no moderator
+        RULE = "rule", "block rule"  # a BlockRule hid posts: at ingest, or when the rule was saved
 
     action = models.CharField(max_length=32, choices=Action.choices)
     # Null for the system and shell commands, and once the account is deleted (moderator_name stays).
@@ -112,6 +116,11 @@ class ModerationDecision(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # Which posts, independent of topics: deleting a topic deletes its events, not this.
     tweets = models.ManyToManyField(Tweet, related_name="moderation_decisions")
+    # For via "rule": the rule that decided, and why in words, kept if the rule is deleted later.
+    rule = models.ForeignKey(
+        "BlockRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions"
+    )
+    reason = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -147,3 +156,48 @@ class ModerationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.tweet_id} on {self.topic_id}"
+
+
+class BlockRule(models.Model):
+    """A word or author that hides posts, or an account trusted not to need approval (feed/blocking.py).
+
+    No topic means every topic. Hiding is global today (`Tweet.hidden`), so a topic's rule hides
+    only posts that belong to that topic alone; per-topic moderation states come later.
+    """
+
+    class Kind(models.TextChoices):
+        WORD = "word", "word or phrase"  # matched on word boundaries, case-folded
+        AUTHOR = "author", "blocked author"  # value is the X account id
+        TRUSTED = "trusted", "trusted author"  # value is the X account id
+
+    topic = models.ForeignKey(
+        Topic, null=True, blank=True, on_delete=models.CASCADE, related_name="block_rules"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    value = models.CharField(max_length=200, help_text="the word or phrase, or the X account id")
+    author_username = models.CharField(max_length=64, blank=True, help_text="shown with an author rule")
+    note = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # With the rule count, what tells every process its compiled rules are stale (feed/blocking.py).
+    updated_at = models.DateTimeField(auto_now=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["id"]  # the first matching rule by id decides
+
+    def clean(self) -> None:
+        # X ids, as the stream gives them: a handle here would silently match nobody.
+        if self.kind != self.Kind.WORD and not X_ID_PATTERN.fullmatch(self.value.strip()):
+            raise ValidationError(
+                {"value": "An author rule needs the account's X id (digits), not a handle."}
+            )
+        if self.kind == self.Kind.WORD and not self.value.split():
+            raise ValidationError({"value": "A word rule needs a word."})
+
+    def __str__(self) -> str:
+        where = self.topic.name if self.topic_id else "all topics"
+        shown = f"@{self.author_username}" if self.author_username else self.value
+        return f"{self.get_kind_display()} {shown} ({where})"

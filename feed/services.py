@@ -197,12 +197,25 @@ def tweets_set_hidden(
     The returned batches only nudge web processes to read the new events now; a process that misses
     the nudge finds them on its next poll (feed/hub.py), so no screen depends on one pub/sub message.
     """
-    _, batches = _hidden_set(tweet_pks=[t.pk for t in tweets], hidden=hidden, moderator=moderator, via=via)
+    _, batches = _hidden_set(
+        tweet_pks=[t.pk for t in tweets],
+        hidden=hidden,
+        moderator=moderator,
+        via=via,
+        rule_id=rule_id,
+        reason=reason,
+    )
     return batches
 
 
 def _hidden_set(
-    *, tweet_pks: list[int], hidden: bool, moderator: AbstractBaseUser | None, via: str
+    *,
+    tweet_pks: list[int],
+    hidden: bool,
+    moderator: AbstractBaseUser | None,
+    via: str,
+    rule_id: int | None = None,
+    reason: str = "",
 ) -> tuple[set[int], list[TopicBatch]]:
     """`tweets_set_hidden`, also returning which tweets it changed.
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('feed', '0005_moderation_decisions'),
+        ('feed', '0006_moderate_topic_permission'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='moderationdecision',
             name='via',
-            field=models.CharField(choices=[('admin', 'Admin'), ('command', 'shell command'), ('system', 'System'), ('rule', 'block rule')], max_length=32),
+            field=models.CharField(choices=[('admin', 'Admin'), ('command', 'shell command'), ('api', 'API'), ('system', 'System'), ('rule', 'block rule')], max_length=32),
         ),
         migrations.CreateModel(
             name='BlockRule',

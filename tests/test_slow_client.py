@@ -58,5 +58,8 @@ def test_a_client_that_stops_reading_is_closed_and_the_others_get_every_tweet(
     assert stalled.received < TWEETS * len(BIG_TEXT)  # it was not sent everything
     assert "bytes unsent" in server.output()  # closed by the bound, which logs what it saw
     # The close frame; or, on Daphne, the connection dropped when the close handshake went unanswered.
+    # Daphne's close frame once came without its reason (seen in a clean-clone run): the code is the
+    # contract the page acts on.
     if closed is not None:
-        assert (closed.code, closed.reason) == (CLOSE_TOO_SLOW, "too slow: fell behind the live stream")
+        assert closed.code == CLOSE_TOO_SLOW
+        assert closed.reason in ("too slow: fell behind the live stream", "")

@@ -250,11 +250,13 @@ def _hidden_set(
     return {t.pk for t in changed}, batches
 
 
-# What a moderator may ask of a post (or its author) through the API. Issue 9 brings the rest:
-# approve mode, pins, and author rules; until then they are refused with a clear reason.
+# What a moderator may ask of a post (or its author) through the API. Approve mode and pins come
+# later (issue 9); until then they are refused with a clear reason.
 DECISION_ACTIONS = ("approve", "hide", "unhide", "pin", "unpin", "block_author", "trust_author")
-# The posts' state after each available action, as the API reports it.
+# The posts' state after each post action, as the API reports it.
 _DECISION_STATES = {"hide": "hidden", "unhide": "visible"}
+# Actions about the posts' authors: each makes (or reuses) a global BlockRule of this kind.
+_AUTHOR_RULE_KINDS = {"block_author": BlockRule.Kind.AUTHOR, "trust_author": BlockRule.Kind.TRUSTED}
 DECISION_MAX_POSTS = 500  # posts per request: a page of the queue, well under one statement's limits
 
 
@@ -289,7 +291,7 @@ def posts_decide(
         raise DecisionRefused(
             f"unknown action {action[:40]!r}, expected one of: {', '.join(DECISION_ACTIONS)}"
         )
-    if action not in _DECISION_STATES:
+    if action not in _DECISION_STATES and action not in _AUTHOR_RULE_KINDS:
         raise DecisionRefused(f"{action} is not available yet")
     wanted = list(dict.fromkeys(post_ids))  # asked twice is asked once
     if not wanted or len(wanted) > DECISION_MAX_POSTS:
@@ -299,11 +301,71 @@ def posts_decide(
     if missing:
         shown = ", ".join(map(str, missing[:20]))
         raise DecisionRefused(f"not posts of topic {topic.slug}: {shown}")
+    if action in _AUTHOR_RULE_KINDS:
+        return _authors_decide(kind=_AUTHOR_RULE_KINDS[action], post_ids=wanted, moderator=moderator)
     state = _DECISION_STATES[action]
     changed, batches = _hidden_set(
         tweet_pks=wanted, hidden=state == "hidden", moderator=moderator, via=ModerationDecision.Via.API
     )
     return Decided([PostDecided(pk, state, pk in changed) for pk in wanted], batches)
+
+
+def _authors_decide(*, kind: str, post_ids: list[int], moderator: AbstractBaseUser) -> Decided:
+    """Block or trust the authors of posts: one active global rule per author, reused if it exists.
+
+    Blocking hides the asked posts at once, as the moderator's decision (via "API", naming the rule),
+    then applies the rule to the author's other stored posts as a saved rule is (`block_rule_apply`),
+    so every open page drops them. `applied` is whether the asked post was hidden now. Trusting hides
+    and shows nothing (approve mode will let trusted authors' posts skip its queue); `applied` is
+    whether the author's rule is new, and `state` the post's state as it is.
+    """
+    posts = {
+        t.pk: t for t in Tweet.objects.filter(pk__in=post_ids).only("pk", "author_id", "author_username")
+    }
+    with transaction.atomic():
+        rules = {
+            author_id: _author_rule(kind=kind, author_id=author_id, username=username, moderator=moderator)
+            for author_id, username in {(p.author_id, p.author_username) for p in posts.values()}
+        }
+        if kind == BlockRule.Kind.TRUSTED:
+            hidden = dict(Tweet.objects.filter(pk__in=post_ids).values_list("pk", "hidden"))
+            results = [
+                PostDecided(pk, "hidden" if hidden[pk] else "visible", rules[posts[pk].author_id][1])
+                for pk in post_ids
+            ]
+            return Decided(results, [])
+        changed, batches = set(), []
+        for author_id, (rule, _) in rules.items():
+            asked = [pk for pk in post_ids if posts[pk].author_id == author_id]
+            hid, told = _hidden_set(
+                tweet_pks=asked,
+                hidden=True,
+                moderator=moderator,
+                via=ModerationDecision.Via.API,
+                rule_id=rule.pk,
+                reason=f"author @{rule.author_username or rule.value} is blocked",
+            )
+            changed |= hid
+            batches += told + block_rule_apply(rule=rule, moderator=moderator)
+    return Decided([PostDecided(pk, "hidden", pk in changed) for pk in post_ids], batches)
+
+
+def _author_rule(
+    *, kind: str, author_id: str, username: str, moderator: AbstractBaseUser
+) -> tuple[BlockRule, bool]:
+    """The active global rule of this kind for the author, and whether it was made just now."""
+    rule = BlockRule.objects.filter(kind=kind, value=author_id, topic=None, is_active=True).first()
+    if rule is not None:
+        return rule, False
+    rule = BlockRule.objects.create(
+        kind=kind,
+        value=author_id,
+        author_username=username,
+        created_by=moderator,
+        note="from the moderation API",
+    )
+    logger.info("%s rule %d for author %s (@%s) by %s", kind, rule.pk, author_id, username, moderator)
+    return rule, True
 
 
 # The newest posts a saved rule is checked against, per save. A word rule costs about 50 µs a post

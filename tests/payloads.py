@@ -9,13 +9,15 @@ from feed.services import tweets_ingest
 _ids = itertools.count(1862000000000000001)
 
 
-def x_message(text: str, *, tags: list[str], tweet_id: str | None = None, username: str = "alice") -> dict:
+def x_message(
+    text: str, *, tags: list[str], tweet_id: str | None = None, username: str = "alice", author_id: str = "42"
+) -> dict:
     tweet_id = tweet_id or str(next(_ids))
     return {
         "data": {
             "id": tweet_id,
             "text": text,
-            "author_id": "42",
+            "author_id": author_id,
             "created_at": "2026-11-25T10:00:00.000Z",
             "lang": "en",
             "edit_history_tweet_ids": [tweet_id],
@@ -23,7 +25,7 @@ def x_message(text: str, *, tags: list[str], tweet_id: str | None = None, userna
         "includes": {
             "users": [
                 {
-                    "id": "42",
+                    "id": author_id,
                     "username": username,
                     "name": username.title(),
                     "profile_image_url": "https://pbs.twimg.com/a.jpg",

@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from feed import api, services
-from feed.models import ModerationDecision, ModerationEvent, Topic, Tweet
+from feed.models import BlockRule, ModerationDecision, ModerationEvent, Topic, Tweet
 from feed.services import posts_decide
 
 from conftest import wait_until
@@ -110,12 +110,85 @@ def test_a_failed_publish_is_a_warning_and_the_decision_stands(moderator, monkey
     assert Tweet.objects.get().hidden
 
 
-@pytest.mark.parametrize("action", ["approve", "pin", "unpin", "block_author", "trust_author"])
-def test_actions_coming_with_issue_9_are_refused_clearly(moderator, published, action):
+@pytest.mark.parametrize("action", ["approve", "pin", "unpin"])
+def test_approve_mode_and_pins_are_refused_clearly(moderator, published, action):
     ingest("spam", tags=["python"])
     response = decide(session(moderator), action, pks(Tweet.objects.all()))
     assert (response.status_code, response.json()) == (400, {"error": f"{action} is not available yet"})
     assert not ModerationDecision.objects.exists()
+
+
+def test_block_author_blocks_each_author_once_and_hides_their_other_posts(moderator, published):
+    ingest("spam 1", "spam 2", tags=["python"], username="spammer", author_id="666")
+    ingest("spam elsewhere", tags=["django"], username="spammer", author_id="666")
+    ingest("fine", tags=["python"], username="bob", author_id="7")
+    spam = list(Tweet.objects.filter(author_id="666", topics__slug="python").order_by("pk"))
+    response = decide(session(moderator), "block_author", pks(spam))
+    assert response.json()["results"] == [{"post_id": t.pk, "state": "hidden", "applied": True} for t in spam]
+    rule = BlockRule.objects.get()
+    assert (rule.kind, rule.value, rule.author_username, rule.topic, rule.created_by) == (
+        "author",
+        "666",
+        "spammer",
+        None,
+        moderator,
+    )
+    assert set(Tweet.objects.filter(hidden=True).values_list("text", flat=True)) == {
+        "spam 1",
+        "spam 2",
+        "spam elsewhere",
+    }
+    assert {b.topic_slug for b in published} == {"python", "django"}  # both topics' pages drop them
+
+
+def test_block_author_is_in_the_audit_as_the_moderators_decision_naming_the_rule(moderator, published):
+    ingest("spam", tags=["python"], username="spammer", author_id="666")
+    decide(session(moderator), "block_author", pks(Tweet.objects.all()))
+    decision = ModerationDecision.objects.get()
+    assert (decision.action, decision.via, decision.moderator, decision.rule) == (
+        "hide",
+        "api",
+        moderator,
+        BlockRule.objects.get(),
+    )
+    assert decision.reason == "author @spammer is blocked"
+
+
+def test_blocking_a_blocked_author_again_reuses_the_rule(moderator, published):
+    ingest("spam", tags=["python"], username="spammer", author_id="666")
+    spam = pks(Tweet.objects.all())
+    client = session(moderator)
+    decide(client, "block_author", spam)
+    again = decide(client, "block_author", spam)
+    assert again.json()["results"] == [{"post_id": spam[0], "state": "hidden", "applied": False}]
+    assert BlockRule.objects.count() == 1
+
+
+def test_a_blocked_authors_new_posts_are_stored_hidden(moderator, published):
+    ingest("spam", tags=["python"], username="spammer", author_id="666")
+    decide(session(moderator), "block_author", pks(Tweet.objects.all()))
+    assert ingest("more spam", tags=["python"], username="spammer", author_id="666") == []
+    assert Tweet.objects.get(text="more spam").hidden
+
+
+def test_trust_author_stores_a_trusted_rule_and_hides_nothing(moderator, published):
+    ingest("good 1", "good 2", tags=["python"], username="friend", author_id="8")
+    posts = pks(Tweet.objects.order_by("pk"))
+    response = decide(session(moderator), "trust_author", posts)
+    # `applied`: the author's rule is new (both posts are by one author, who gets one rule).
+    assert response.json()["results"] == [
+        {"post_id": posts[0], "state": "visible", "applied": True},
+        {"post_id": posts[1], "state": "visible", "applied": True},
+    ]
+    rule = BlockRule.objects.get()
+    assert (rule.kind, rule.value, rule.author_username, rule.created_by) == (
+        "trusted",
+        "8",
+        "friend",
+        moderator,
+    )
+    assert not Tweet.objects.filter(hidden=True).exists()
+    assert not ModerationDecision.objects.exists() and published == []
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,14 @@
 """HTML pages. They render a shell; tweets arrive over the WebSocket and the JSON API."""
 
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 
+from feed.api import MODERATE_PERMISSION
 from feed.models import Topic
-from feed.selectors import topics_active_with_recent_counts
+from feed.selectors import topic_hidden_posts, topics_active_with_recent_counts
 
 WALL_THEMES = ("dark", "light")
 
@@ -24,3 +28,18 @@ def topic_wall(request: HttpRequest, slug: str) -> HttpResponse:
     theme = request.GET.get("theme") if request.GET.get("theme") in WALL_THEMES else "dark"
     page_url = request.build_absolute_uri(topic.get_absolute_url()).split("://", 1)[-1]
     return render(request, "feed/wall.html", {"topic": topic, "theme": theme, "page_url": page_url})
+
+
+def topic_moderate(request: HttpRequest, slug: str) -> HttpResponse:
+    """The moderators' page: the live posts over the public socket, decisions through the API.
+
+    The posts hidden before the page opened come with it (they are on no public socket); the rest
+    arrives live. Staff log in through the admin, so that is where an anonymous visitor is sent.
+    """
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+    if not request.user.has_perm(MODERATE_PERMISSION):
+        raise PermissionDenied(f"you need the {MODERATE_PERMISSION} permission")
+    topic = get_object_or_404(Topic, slug=slug, is_active=True)
+    hidden = topic_hidden_posts(topic=topic)
+    return render(request, "feed/moderate.html", {"topic": topic, "hidden_posts": hidden})

@@ -182,3 +182,12 @@ def topic_pending_posts(*, topic: Topic) -> list[Tweet]:
     post is pending and the queue is always empty.
     """
     return []
+
+
+MODERATION_HIDDEN_LIMIT = 50  # hidden posts the moderation page opens with: as many as the history
+
+
+def topic_hidden_posts(*, topic: Topic, limit: int = MODERATION_HIDDEN_LIMIT) -> list[dict]:
+    """The topic's newest hidden posts in the tweet shape plus `post_id`, newest first."""
+    rows = Tweet.objects.filter(topics=topic, hidden=True).prefetch_related("topics").order_by("-pk")
+    return [{**tweet_wire(t, topic_slugs(t.topics.all())), "post_id": t.pk} for t in rows[:limit]]

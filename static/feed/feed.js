@@ -2,6 +2,8 @@
 //   [data-topics-api]   home: topic cards whose counts are refreshed from /api/topics/
 //   [data-live-feed]    topic page and wall: the live feed over the WebSocket, caught up via the API
 //   [data-theme-toggle] wall: dark/light theme from ?theme=, else localStorage, else dark
+// The moderation page's module (moderate.js) imports the tweet rendering below; on its page the boot
+// finds none of these elements and does nothing.
 // Untrusted data reaches the DOM through textContent and attributes only; the one exception is a
 // tweet's `html` field, which the server renders and escapes.
 
@@ -494,3 +496,5 @@ const themeButton = document.querySelector("[data-theme-toggle]");
 if (themeButton) initTheme(themeButton);
 const feedRoot = document.querySelector("[data-live-feed]");
 if (feedRoot) new LiveFeed(feedRoot, new FeedView(feedRoot)).connect();
+
+export { refreshTimes, renderTweet, validTweets };

@@ -1,0 +1,87 @@
+"""The moderation page in Chromium against a real uvicorn and Redis: a moderator's keyboard decision
+leaves an open wall within a second. Set UPDATE_SCREENSHOTS=1 to copy the screenshot to docs/."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from playwright.sync_api import Page, expect
+
+from feed.models import Topic
+
+from browser_pages import new_page
+from payloads import ingest
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTS = [  # (username, author id, text), oldest first
+    ("priyaraman", "101", "Doors are open! ☕ Grab a coffee, the keynote starts in 20 minutes #modtest"),
+    ("spammer_9000", "666", "🔥 FREE crypto giveaway, click now!!! #modtest"),
+    ("marcusj", "102", "Free-threaded Python in the keynote looks wild 🤯 #modtest"),
+    ("sofiarossi", "103", "Sprint room is packed 🚀 Chi viene a fare pair programming? #modtest"),
+]
+
+
+def _store_posts_and_moderator() -> str:
+    """The topic, its posts, and a superuser's session key, as the admin's login would set it."""
+    Topic.objects.create(name="PyCon moderation", slug="modtest", query="#modtest -is:retweet")
+    for username, author_id, text in POSTS:
+        ingest(text, tags=["modtest"], username=username, author_id=author_id)
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser("mia", password="pw"))
+    return client.cookies["sessionid"].value
+
+
+def _save_screenshot(page: Page, tmp_path: Path, name: str) -> None:
+    page.evaluate("document.fonts.ready.then(() => true)")
+    path = tmp_path / name
+    page.screenshot(path=path, full_page=True)
+    assert path.stat().st_size > 10_000
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        shutil.copyfile(path, ROOT / "docs" / name)
+
+
+def test_a_post_hidden_with_the_keyboard_leaves_the_wall_within_a_second(
+    browser, orm, start_server, tmp_path
+) -> None:
+    session_key = orm(_store_posts_and_moderator)
+    server = start_server("uvicorn")
+    wall = new_page(browser)
+    wall.goto(f"{server.url}/topics/modtest/wall/")
+    expect(wall.locator("#feed > .tweet")).to_have_count(len(POSTS))
+
+    moderate = new_page(browser)
+    errors: list[str] = []
+    moderate.on("pageerror", lambda error: errors.append(str(error)))
+    moderate.context.add_cookies([{"name": "sessionid", "value": session_key, "url": server.url}])
+    moderate.goto(f"{server.url}/topics/modtest/moderate/")
+    expect(moderate.locator("#feed-status")).to_have_attribute("data-state", "live")
+    expect(moderate.locator('[data-list="visible"] > .mod-post')).to_have_count(len(POSTS))
+
+    moderate.keyboard.press("j")  # from the newest post, selected on load, to the one before it
+    selected = moderate.locator(".mod-post.is-selected")
+    expect(selected.locator(".tweet__text")).to_have_text(POSTS[2][2])
+    expect(selected.locator(".mod-post__facts")).to_contain_text("author id 102")
+    expect(selected.locator(".mod-post__facts code")).to_have_text("#modtest -is:retweet")
+    moderate.keyboard.press("h")
+    expect(wall.locator("#feed .tweet__text", has_text=POSTS[2][2])).to_have_count(0, timeout=1_500)
+    expect(wall.locator("#feed > .tweet")).to_have_count(len(POSTS) - 1)
+    expect(moderate.locator('[data-count="hidden"]')).to_have_text("1")
+    expect(moderate.locator('[data-list="hidden"] .tweet__text')).to_have_text([POSTS[2][2]])
+
+    # The selection moved on to the spam; j then k comes back to it, and b blocks its author.
+    moderate.keyboard.press("j")
+    expect(moderate.locator(".mod-post.is-selected .tweet__text")).to_have_text(POSTS[0][2])
+    moderate.keyboard.press("k")
+    expect(moderate.locator(".mod-post.is-selected .tweet__text")).to_have_text(POSTS[1][2])
+    moderate.keyboard.press("b")
+    expect(moderate.locator("[data-notice]")).to_have_text(
+        "@spammer_9000 is blocked: their posts leave every page."
+    )
+    expect(wall.locator("#feed > .tweet")).to_have_count(len(POSTS) - 2, timeout=1_500)
+    assert errors == [] and moderate.csp_violations == [] and wall.csp_violations == []  # type: ignore[attr-defined]
+    _save_screenshot(moderate, tmp_path, "screenshot-moderation.png")

@@ -1,0 +1,65 @@
+"""The moderation page: staff with the moderate permission only, and what it opens with."""
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.test import Client
+from django.urls import reverse
+
+from feed.models import Topic, Tweet
+
+from payloads import ingest
+
+pytestmark = pytest.mark.django_db
+
+PAGE = reverse("topic-moderate", kwargs={"slug": "python"})
+
+
+@pytest.fixture
+def topic(db):
+    return Topic.objects.create(name="Python", slug="python", query="python OR django")
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_anonymous_visitors_are_sent_to_the_admin_login(topic):
+    response = Client().get(PAGE)
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('admin:login')}?next={PAGE}"
+
+
+def test_staff_without_the_moderate_permission_are_refused(django_user_model, topic):
+    staff = django_user_model.objects.create_user("sam", password="pw", is_staff=True)
+    assert logged_in(staff).get(PAGE).status_code == 403
+
+
+def test_a_moderator_with_the_permission_gets_the_page(django_user_model, topic):
+    mia = django_user_model.objects.create_user("mia", password="pw", is_staff=True)
+    mia.user_permissions.add(Permission.objects.get(codename="moderate_topic"))
+    assert logged_in(mia).get(PAGE).status_code == 200
+
+
+def test_superusers_get_the_page_with_its_own_module_and_no_inline_script(admin_user, topic):
+    response = logged_in(admin_user).get(PAGE)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'src="/static/feed/moderate.js"' in html and "feed/feed.js" not in html
+    assert 'data-ws-path="/ws/topics/python/"' in html
+    assert "python OR django" in html  # the rule that matched: the topic's, today
+    assert "csrfmiddlewaretoken" not in html and 'data-csrf-token="' in html
+
+
+def test_an_unknown_topic_is_404_for_a_moderator(admin_user, topic):
+    assert logged_in(admin_user).get(reverse("topic-moderate", kwargs={"slug": "nope"})).status_code == 404
+
+
+def test_the_page_opens_with_the_topics_hidden_posts_newest_first(admin_user, topic):
+    ingest("fine", "spam 1", "spam 2", tags=["python"])
+    Tweet.objects.filter(text__startswith="spam").update(hidden=True)
+    response = logged_in(admin_user).get(PAGE)
+    hidden = response.context["hidden_posts"]
+    assert [(p["text"], p["post_id"] == p["seq"]) for p in hidden] == [("spam 2", True), ("spam 1", True)]
+    assert 'id="hidden-posts" type="application/json"' in response.content.decode()

@@ -90,8 +90,9 @@ class ModerationDecision(models.Model):
     """
 
     class Action(models.TextChoices):
-        # Issue 9 adds approve, pin, block author and trust author here: a decision about an author
-        # has no posts of its own, which is why the decision is not one of its events.
+        # Approve and pin come with issue 9. Blocking an author is recorded as a hide naming the
+        # author's BlockRule (`rule`, `reason`); trusting one hides nothing, and its rule is the record.
+        # A decision about an author has no posts of its own, which is why it is not one of its events.
         HIDE = "hide"
         SHOW = "show"
 

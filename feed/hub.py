@@ -18,7 +18,6 @@ message is lost (Redis away) and never comes back from a cache.
 """
 
 import asyncio
-import json
 import logging
 import time
 import weakref
@@ -339,25 +338,10 @@ class TopicHub:
             topic.moderating = None
 
     def _apply_decisions(self, topic: TopicState, rows: list[tuple[int, str, int, str, str | None]]) -> None:
-        """Send each tweet's latest decision to every socket, and drop cached history."""
-        latest = {seq: (action, x_id, item) for _, action, seq, x_id, item in rows}
-        mark = rows[-1][0]
-        hidden = sorted(seq for seq, (action, _, _) in latest.items() if action == "hide")
-        shown = sorted(seq for seq, (action, _, _) in latest.items() if action == "show")
-        topic.hide(hidden)
-        topic.show(shown)
-        topic.invalidate()
-        topic.mark = mark
-        logger.info(
-            "hub: %s: moderation up to %d: %d hidden, %d shown", topic.slug, mark, len(hidden), len(shown)
-        )
-        if hidden:
-            ids = [latest[seq][1] for seq in hidden]
-            frame = f'{{"type":"hide","mod":{mark},"ids":{json.dumps(ids)},"seqs":{json.dumps(hidden)}}}'
+        """Send each tweet's latest decision to every socket; the topic drops its cached history."""
+        mark, frames = topic.apply_decisions(rows)
+        for frame in frames:
             self._push(topic, 0, frame, None, None, mark)
-        if shown:
-            tweets = ",".join(latest[seq][2] for seq in shown)
-            self._push(topic, 0, f'{{"type":"show","mod":{mark},"tweets":[{tweets}]}}', None, None, mark)
 
     async def _poll_moderation_forever(self) -> None:
         """The fallback for a lost nudge: every viewed topic's newest decision, one query for all."""

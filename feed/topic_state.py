@@ -5,11 +5,15 @@ here, so a feature adds fields, not dicts.
 """
 
 import asyncio
+import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from feed.selectors import HISTORY_LIMIT
 from feed.viewer import ViewerSocket
+
+logger = logging.getLogger("feed.hub")  # its lines belong with the hub's
 
 # Seqs of tweets this process saw hidden, kept so a live batch held back during a catch-up cannot
 # bring one back: far more than a moderator hides between two catch-ups.
@@ -76,6 +80,28 @@ class TopicState:
             self.hidden[seq] = None
         while len(self.hidden) > MAX_HIDDEN_REMEMBERED:
             del self.hidden[next(iter(self.hidden))]
+
+    def apply_decisions(self, rows: list[tuple[int, str, int, str, str | None]]) -> tuple[int, list[str]]:
+        """Apply decisions (mark, action, seq, X id, item for "show"), oldest first: each tweet's
+        latest one counts. Returns the new mark and the frames that tell every socket."""
+        latest = {seq: (action, x_id, item) for _, action, seq, x_id, item in rows}
+        mark = rows[-1][0]
+        hidden = sorted(seq for seq, (action, _, _) in latest.items() if action == "hide")
+        shown = sorted(seq for seq, (action, _, _) in latest.items() if action == "show")
+        self.hide(hidden)
+        self.show(shown)
+        self.invalidate()
+        self.mark = mark
+        counts = len(hidden), len(shown)
+        logger.info("hub: %s: moderation up to %d: %d hidden, %d shown", self.slug, mark, *counts)
+        frames = []
+        if hidden:
+            ids = json.dumps([latest[seq][1] for seq in hidden])
+            frames.append(f'{{"type":"hide","mod":{mark},"ids":{ids},"seqs":{json.dumps(hidden)}}}')
+        if shown:
+            tweets = ",".join(latest[seq][2] for seq in shown)
+            frames.append(f'{{"type":"show","mod":{mark},"tweets":[{tweets}]}}')
+        return mark, frames
 
     def show(self, seqs: list[int]) -> None:
         for seq in seqs:

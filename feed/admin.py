@@ -56,7 +56,8 @@ class TopicAdmin(admin.ModelAdmin):
         if spend.share >= 1:
             return format_html('<strong class="budget budget--spent">{}</strong> {}', "paused", text)
         if spend.share >= WARN_AT:
-            return format_html('<strong class="budget budget--warn">{}</strong> {}', f"{spend.share:.0%}", text)
+            share = f"{spend.share:.0%}"
+            return format_html('<strong class="budget budget--warn">{}</strong> {}', share, text)
         return text
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Topic]:

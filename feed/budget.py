@@ -165,3 +165,16 @@ def topic_spend_prune(*, now: datetime | None = None) -> int:
     """Delete spend rows no window needs any more; returns how many."""
     deleted, _ = TopicSpend.objects.filter(starts_at__lt=(now or timezone.now()) - PRUNE_AFTER).delete()
     return deleted
+
+
+def topic_pause_notice(*, topic: Topic) -> dict:
+    """What the topic page and wall say about a pause, from the worker's last record: the API's shape,
+    also rendered into the page (`paused_until` in ISO 8601, None when not paused)."""
+    paused = topic.rule_state == Topic.RuleState.PAUSED
+    until = topic.paused_until if paused else None
+    return {
+        "rule_state": topic.rule_state,
+        "paused": paused,
+        "paused_until": until.isoformat() if until else None,
+        "reason": topic.rule_error if paused else "",
+    }

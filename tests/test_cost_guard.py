@@ -101,7 +101,68 @@ def test_a_paused_topic_records_its_reason_and_resume_time():
     assert topic.paused_until == paused["python"].paused_until
 
 
-def wait_for_window_start(length_s: int, within_s: float = 1.0) -> None:
-    """Sleep until a fresh window (epoch-aligned, as the worker counts) has just begun."""
+@pytest.mark.django_db
+def test_the_topic_page_and_wall_show_the_pause_and_the_api_says_until_when(client):
+    Topic.objects.create(name="Python", slug="python", query="python", budget_per_hour=1)
+    ingest("python", tags=["python"])
+    topic_rules_record(outcomes=[], paused=topics_over_budget())
+    until = Topic.objects.get(slug="python").paused_until
+    for name in ["topic-page", "topic-wall"]:
+        page = client.get(reverse(name, args=["python"])).content.decode()
+        assert f'data-paused-until="{until.isoformat()}"' in page
+        assert 'data-rule-state="paused"' in page and ">Paused: hourly budget of 1 posts reached;" in page
+    status = client.get(reverse("api-topic-status", args=["python"])).json()
+    assert status["paused"] and status["paused_until"] == until.isoformat()
+    assert status["reason"].startswith("hourly budget of 1 posts reached; resumes at ")
+
+
+@pytest.mark.django_db
+def test_an_unpaused_topic_page_has_a_hidden_empty_notice(client):
+    Topic.objects.create(name="Python", slug="python", query="python", rule_state="active")
+    page = client.get(reverse("topic-page", args=["python"])).content.decode()
+    assert 'data-rule-state="active" data-paused-until=""' in page
+    assert 'role="status" hidden></p>' in page
+
+
+# --- Through X: the emulator, Tweepy and the worker process ----------------------------------------
+WINDOW_S = 10  # X_BUDGET_HOUR_S for the worker: an "hour" of 10 s, so the test sees it reset
+
+
+def rule_ids(emulator) -> dict[str, str]:
+    return {rule["tag"]: rule["id"] for rule in emulator.rules}
+
+
+def wait_for_window_start(length_s: int, within_s: float = 1.0) -> datetime:
+    """Sleep until a fresh window (epoch-aligned, as the worker counts) has just begun; its end."""
     while time.time() % length_s > within_s:
         time.sleep(0.05)
+    return budget_window(now=datetime.now(UTC), length_s=length_s)[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_topic_over_its_hourly_budget_leaves_x_until_the_window_resets(start_worker, x_emulator):
+    Topic.objects.create(name="Python", slug="python", query="python", budget_per_hour=2)
+    Topic.objects.create(name="Django", slug="django", query="django")
+    start_worker(
+        *("--source", "x"),
+        X_BEARER_TOKEN=x_emulator.token,
+        X_API_BASE_URL=x_emulator.base_url,
+        X_BUDGET_HOUR_S=str(WINDOW_S),
+    )
+    assert x_emulator.wait_until(lambda: x_emulator.connected and len(x_emulator.rules) == 2, 10)
+    django_rule = rule_ids(x_emulator)["django"]
+    window_ends = wait_for_window_start(WINDOW_S)
+    x_emulator.emit(text="python one", author=AUTHOR)
+    x_emulator.emit(text="python two", author=AUTHOR)
+
+    assert x_emulator.wait_until(lambda: rule_ids(x_emulator) == {"django": django_rule}, 5)
+    topic = Topic.objects.get(slug="python")
+    resumes = window_ends.strftime("%H:%M" if window_ends.second == 0 else "%H:%M:%S")
+    assert topic.rule_state == "paused" and topic.paused_until == window_ends
+    assert topic.rule_error.startswith(f"hourly budget of 2 posts reached; resumes at {resumes} UTC")
+
+    assert x_emulator.wait_until(lambda: "python" in rule_ids(x_emulator), WINDOW_S + 5)
+    assert datetime.now(UTC) >= window_ends
+    assert rule_ids(x_emulator)["django"] == django_rule  # never touched
+    assert x_emulator.wait_until(lambda: Topic.objects.get(slug="python").rule_state == "active", 5)
+    assert Topic.objects.get(slug="python").paused_until is None

@@ -156,6 +156,8 @@ def test_a_topic_over_its_hourly_budget_leaves_x_until_the_window_resets(start_w
     x_emulator.emit(text="python two", author=AUTHOR)
 
     assert x_emulator.wait_until(lambda: rule_ids(x_emulator) == {"django": django_rule}, 5)
+    # Recorded just after X's rules change.
+    assert x_emulator.wait_until(lambda: Topic.objects.get(slug="python").rule_state == "paused", 2)
     topic = Topic.objects.get(slug="python")
     resumes = window_ends.strftime("%H:%M" if window_ends.second == 0 else "%H:%M:%S")
     assert topic.rule_state == "paused" and topic.paused_until == window_ends

@@ -1,15 +1,18 @@
 """The cost guard: budgets per topic, counted per window; over budget, the rule leaves X until it ends."""
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
+from playwright.sync_api import expect
 
 from feed.budget import budget_window, topic_spend, topics_over_budget
 from feed.models import Topic, TopicSpend
+from feed.rule_check import RuleOutcome
 from feed.services import topic_rules_record
 
+from browser_pages import new_page
 from payloads import ingest
 
 AUTHOR = {"id": "42", "username": "alice", "name": "Alice"}
@@ -122,6 +125,26 @@ def test_an_unpaused_topic_page_has_a_hidden_empty_notice(client):
     page = client.get(reverse("topic-page", args=["python"])).content.decode()
     assert 'data-rule-state="active" data-paused-until=""' in page
     assert 'role="status" hidden></p>' in page
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_an_open_page_drops_the_notice_when_the_topic_resumes(browser, orm, start_server):
+    orm(Topic.objects.create, name="Python", slug="python", query="python")
+    until = datetime.now(UTC) + timedelta(seconds=2)
+    paused = {"rule_state": "paused", "rule_error": "hourly budget of 1 posts reached", "paused_until": until}
+    orm(Topic.objects.filter(slug="python").update, **paused)
+    server = start_server("uvicorn")
+    page = new_page(browser)
+    page.goto(f"{server.url}/topics/python/")
+    notice = page.locator("[data-budget-notice]")
+    expect(notice).to_have_text("Paused: hourly budget of 1 posts reached")
+
+    orm(topic_rules_record, outcomes=[RuleOutcome("python", "python")])  # the worker, after `until`
+    # Asked just after the resume time (here the 5 s floor), not at the 30 s poll.
+    expect(notice).to_be_hidden(timeout=8_000)
+    expect(notice).to_have_attribute("data-rule-state", "active")
+    assert page.csp_violations == []
 
 
 # --- Through X: the emulator, Tweepy and the worker process ----------------------------------------

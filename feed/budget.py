@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import FilteredRelation, Q, QuerySet, Sum
 from django.utils import timezone
 
 from feed.models import Topic, TopicSpend
@@ -122,12 +122,17 @@ def topic_spend_add(*, counts: dict[int, int], now: datetime | None = None) -> N
 
 
 def topics_with_spend(*, topics: QuerySet[Topic], now: datetime | None = None) -> QuerySet[Topic]:
-    """`topics` annotated with `spend_hour` and `spend_day`: one query, two rows read per topic."""
-    windows = _windows(now or timezone.now())
-    hour = Q(spend__period=TopicSpend.Period.HOUR, spend__starts_at=windows[TopicSpend.Period.HOUR][0])
-    day = Q(spend__period=TopicSpend.Period.DAY, spend__starts_at=windows[TopicSpend.Period.DAY][0])
-    return topics.annotate(
-        spend_hour=Sum("spend__posts", filter=hour), spend_day=Sum("spend__posts", filter=day)
+    """`topics` annotated with `spend_hour` and `spend_day`: one query. The current windows are in the
+    join's ON clause, so each topic joins its two current rows (of the 50 or so kept), by index."""
+    (hour_start, _), (day_start, _) = _windows(now or timezone.now()).values()
+    current = FilteredRelation(
+        "spend",
+        condition=Q(spend__period=TopicSpend.Period.HOUR, spend__starts_at=hour_start)
+        | Q(spend__period=TopicSpend.Period.DAY, spend__starts_at=day_start),
+    )
+    return topics.annotate(current_spend=current).annotate(
+        spend_hour=Sum("current_spend__posts", filter=Q(current_spend__period=TopicSpend.Period.HOUR)),
+        spend_day=Sum("current_spend__posts", filter=Q(current_spend__period=TopicSpend.Period.DAY)),
     )
 
 

@@ -63,7 +63,7 @@ class TopicSpend(models.Model):
     """Posts stored for a topic in one budget window: a counter, added to by each ingest batch.
 
     A counter rather than a count of Tweet rows: the worker checks budgets every 2 s, and counting a
-    busy topic's day of posts that often would read millions of rows; this reads two per topic.
+    busy topic's day of posts that often would read millions of rows; this reads two rows per topic.
     """
 
     class Period(models.TextChoices):

@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from feed.budget import WARN_AT, topic_spend, topics_with_spend
 from feed.forms import TopicAdminForm
 from feed.models import BlockRule, ModerationDecision, Topic, Tweet
 from feed.publishing import publish_batches_sync
@@ -16,7 +17,7 @@ from feed.services import block_rule_apply, topics_activate, topics_deactivate, 
 @admin.register(Topic)
 class TopicAdmin(admin.ModelAdmin):
     form = TopicAdminForm
-    list_display = ["name", "slug", "query", "is_active", "rule_status", "updated_at"]
+    list_display = ["name", "slug", "query", "is_active", "rule_status", "spend", "updated_at"]
     list_filter = ["is_active", "rule_state"]
     search_fields = ["name", "slug", "query"]
     prepopulated_fields = {"slug": ["name"]}
@@ -45,11 +46,42 @@ class TopicAdmin(admin.ModelAdmin):
             return Topic.RuleState.OFF  # the worker drops the rule within seconds
         return f"{topic.rule_state}: {topic.rule_error}" if topic.rule_error else topic.rule_state
 
+    @admin.display(description="spend (hour · day)")
+    def spend(self, topic: Topic) -> str:
+        spend = topic_spend(topic=topic)
+        text = (
+            f"{_used(spend.hour, spend.budget_per_hour)} · {_used(spend.day, spend.budget_per_day)} "
+            f"(${spend.cost_usd:,.2f} today)"
+        )
+        if spend.share >= 1:
+            return format_html('<strong class="budget budget--spent">{}</strong> {}', "paused", text)
+        if spend.share >= WARN_AT:
+            share = f"{spend.share:.0%}"
+            return format_html('<strong class="budget budget--warn">{}</strong> {}', share, text)
+        return text
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Topic]:
+        return topics_with_spend(topics=super().get_queryset(request))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        topic = self.get_object(request, object_id)
+        if request.method == "GET" and topic is not None:
+            spend = topic_spend(topic=topic)
+            if spend.pause_reason:
+                self.message_user(request, f"Paused: {spend.pause_reason}.", messages.WARNING)
+            elif spend.share >= WARN_AT:
+                self.message_user(
+                    request,
+                    f"{spend.share:.0%} of a budget spent; at 100% the rule leaves X until the window ends.",
+                    messages.WARNING,
+                )
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def get_readonly_fields(self, request, obj=None):
         # X's answer is the worker's to record (feed.services.topic_rules_record), never the admin's.
-        rule = ["rule_state", "rule_error", "rule_checked_at"]
+        rule = ["rule_state", "rule_error", "rule_checked_at", "paused_until"]
         # Open pages and the worker's rule tag follow the slug: it is fixed once the topic exists.
-        return ["slug", *rule] if obj is not None else rule
+        return ["slug", *rule, "spend"] if obj is not None else rule
 
     def get_prepopulated_fields(self, request, obj=None):
         return {} if obj is not None else self.prepopulated_fields
@@ -191,6 +223,10 @@ class ModerationDecisionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+def _used(posts: int, budget: int | None) -> str:
+    return f"{posts:,}/{budget:,}" if budget is not None else f"{posts:,}"
 
 
 def _by(request: HttpRequest) -> dict:

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from feed.budget import topic_pause_notice
 from feed.models import Topic
 from feed.publishing import publish_batches_sync
 from feed.rendering import encode, tweet_wire
@@ -86,6 +87,13 @@ def topic_moderation(request: HttpRequest, slug: str) -> HttpResponse:
         encode({"events": rows, "has_more": len(events) > MODERATION_API_PAGE}),
         content_type="application/json",
     )
+
+
+@require_GET
+def topic_status(request: HttpRequest, slug: str) -> JsonResponse:
+    """Whether the topic's rule is paused for its budget, and until when; pages poll it (feed.js)."""
+    topic = get_object_or_404(Topic, slug=slug, is_active=True)
+    return JsonResponse(topic_pause_notice(topic=topic))
 
 
 @require_GET

@@ -18,6 +18,7 @@ class Topic(models.Model):
         ACTIVE = "active", "active"  # the rule is on X's stream
         FAILED = "failed", "failed"  # X refused the rule; rule_error says why
         OFF = "off", "off"  # the topic is inactive, so it has no rule
+        PAUSED = "paused", "paused"  # over its budget: the rule is off X until paused_until
 
     name = models.CharField(max_length=100)
     # Slugs name Channels groups ("topic.<slug>"), which must be ASCII and under 100 characters.
@@ -26,8 +27,18 @@ class Topic(models.Model):
     is_active = models.BooleanField(default=True)
     # Written by the worker after each rules sync (feed.services.topic_rules_record), shown in the admin.
     rule_state = models.CharField(max_length=16, choices=RuleState.choices, default=RuleState.PENDING)
-    rule_error = models.TextField(blank=True, help_text="X's reason for refusing the rule")
+    rule_error = models.TextField(
+        blank=True, help_text="why the rule is not on X: X's reason for refusing it, or the budget reached"
+    )
     rule_checked_at = models.DateTimeField(null=True, blank=True)
+    # The cost guard (feed/budget.py): X bills each post delivered. Null: no budget.
+    budget_per_hour = models.PositiveIntegerField(
+        null=True, blank=True, help_text="posts per UTC hour; at this many the rule leaves X for the hour"
+    )
+    budget_per_day = models.PositiveIntegerField(
+        null=True, blank=True, help_text="posts per UTC day; at this many the rule leaves X until midnight"
+    )
+    paused_until = models.DateTimeField(null=True, blank=True)  # set by the worker with rule_state "paused"
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -46,6 +57,32 @@ class Topic(models.Model):
     @property
     def group_name(self) -> str:
         return f"topic.{self.slug}"
+
+
+class TopicSpend(models.Model):
+    """Posts stored for a topic in one budget window: a counter, added to by each ingest batch.
+
+    A counter rather than a count of Tweet rows: the worker checks budgets every 2 s, and counting a
+    busy topic's day of posts that often would read millions of rows; this reads two rows per topic.
+    """
+
+    class Period(models.TextChoices):
+        HOUR = "hour"
+        DAY = "day"
+
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="spend")
+    period = models.CharField(max_length=8, choices=Period.choices)
+    starts_at = models.DateTimeField()  # the window's start (feed.budget.budget_window)
+    posts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["topic", "period", "starts_at"], name="topic_spend_window")
+        ]
+        indexes = [models.Index(fields=["starts_at"], name="topic_spend_starts")]  # pruning old windows
+
+    def __str__(self) -> str:
+        return f"{self.topic_id} {self.period} {self.starts_at:%Y-%m-%d %H:%M}: {self.posts}"
 
 
 class Tweet(models.Model):

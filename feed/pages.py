@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
 from feed.api import MODERATE_PERMISSION
+from feed.budget import topic_pause_notice
 from feed.models import Topic
 from feed.selectors import topic_hidden_posts, topics_active_with_recent_counts
 
@@ -19,7 +20,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def topic_page(request: HttpRequest, slug: str) -> HttpResponse:
     topic = get_object_or_404(Topic, slug=slug, is_active=True)
-    return render(request, "feed/topic.html", {"topic": topic})
+    return render(request, "feed/topic.html", {"topic": topic, "notice": topic_pause_notice(topic=topic)})
 
 
 def topic_wall(request: HttpRequest, slug: str) -> HttpResponse:
@@ -27,7 +28,8 @@ def topic_wall(request: HttpRequest, slug: str) -> HttpResponse:
     # `?theme=` picks the first paint; without it the page's script applies the remembered theme.
     theme = request.GET.get("theme") if request.GET.get("theme") in WALL_THEMES else "dark"
     page_url = request.build_absolute_uri(topic.get_absolute_url()).split("://", 1)[-1]
-    return render(request, "feed/wall.html", {"topic": topic, "theme": theme, "page_url": page_url})
+    context = {"topic": topic, "theme": theme, "page_url": page_url}
+    return render(request, "feed/wall.html", {**context, "notice": topic_pause_notice(topic=topic)})
 
 
 def topic_moderate(request: HttpRequest, slug: str) -> HttpResponse:

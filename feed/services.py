@@ -6,8 +6,8 @@ the admin through `feed.publishing.publish_batches_sync`.
 """
 
 import logging
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -16,6 +16,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from feed.blocking import Matcher, Verdict, block_rules
+from feed.budget import Spend, topic_spend_add
 from feed.models import BlockRule, ModerationDecision, ModerationEvent, Topic, Tweet
 from feed.normalize import NormalizedTweet
 from feed.rule_check import RuleCheckUnavailable, RuleOutcome, rules_check
@@ -81,6 +82,8 @@ def _ingest(by_id: dict[str, NormalizedTweet]) -> list[TopicBatch]:
         Link = Tweet.topics.through
         links = [Link(tweet_id=row.pk, topic_id=topic.pk) for row in stored for topic in linked[row.x_id]]
         Link.objects.bulk_create(links)
+        # Hidden posts too: X billed them all. Each topic a post is linked to counts it (feed/budget.py).
+        topic_spend_add(counts=Counter(link.topic_id for link in links))
         if blocked:
             _rule_decisions_record(blocked, [row for row in stored if row.hidden])
     # Batches from what was just written, not read back: this runs once per tweet at a busy event.
@@ -153,21 +156,29 @@ def topic_rule_holder(*, query: str, excluding: int | None = None) -> Topic | No
     return Topic.objects.filter(is_active=True, query=query).exclude(pk=excluding).order_by("pk").first()
 
 
-def topic_rules_record(*, outcomes: Iterable[RuleOutcome]) -> None:
+def topic_rules_record(*, outcomes: Iterable[RuleOutcome], paused: Mapping[str, Spend] | None = None) -> None:
     """Record each active topic's rule state after a sync, for the admin; inactive topics are "off".
 
     An outcome counts only while the topic still has the query it was about: an admin who edits the
-    rule meanwhile sees "pending" until the next sync reports on the new one.
+    rule meanwhile sees "pending" until the next sync reports on the new one. `paused` are the topics
+    the worker kept off X for their budget (feed.budget.topics_over_budget): "paused", with the reason.
     """
     now = timezone.now()
     with transaction.atomic():
         for outcome in outcomes:
             state = Topic.RuleState.FAILED if outcome.error else Topic.RuleState.ACTIVE
             Topic.objects.filter(slug=outcome.slug, query=outcome.query, is_active=True).update(
-                rule_state=state, rule_error=outcome.error, rule_checked_at=now
+                rule_state=state, rule_error=outcome.error, rule_checked_at=now, paused_until=None
+            )
+        for slug, spend in (paused or {}).items():
+            Topic.objects.filter(slug=slug, is_active=True).update(
+                rule_state=Topic.RuleState.PAUSED,
+                rule_error=spend.pause_reason,
+                rule_checked_at=now,
+                paused_until=spend.paused_until,
             )
         Topic.objects.filter(is_active=False).exclude(rule_state=Topic.RuleState.OFF).update(
-            rule_state=Topic.RuleState.OFF, rule_error=""
+            rule_state=Topic.RuleState.OFF, rule_error="", paused_until=None
         )
 
 

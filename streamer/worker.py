@@ -15,6 +15,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from feed.budget import Spend, topic_spend_prune, topics_over_budget
 from feed.models import Topic
 from feed.normalize import NormalizedTweet, PayloadError, normalize
 from feed.services import TopicBatch, topic_latest_seqs, topic_rules_record, tweets_ingest
@@ -44,6 +45,7 @@ class StreamWorker:
         self._queue_max = settings.STREAM_QUEUE_MAX_POSTS
         self._queue: asyncio.Queue[NormalizedTweet] = asyncio.Queue(maxsize=self._queue_max)
         self._topics: list[TopicRule] | None = None
+        self._paused: dict[str, str] = {}  # topics kept off X for their budget: slug -> reason
         self._in_flight: asyncio.Future | None = None
         self.publisher = Publisher()
         self.status = StatusReporter(source.name)
@@ -224,21 +226,32 @@ class StreamWorker:
             await asyncio.sleep(self.topic_poll_s)
 
     async def _sync_topics(self, *, recheck: bool = False) -> bool:
-        """Sync the source's rules if the active topics changed or `recheck`; True if it synced."""
-        topics = await database_sync_to_async(_active_topic_rules)()
-        if topics == self._topics and not recheck:
+        """Sync the source's rules if the active topics changed or `recheck`; True if it synced.
+
+        A topic over its budget (feed/budget.py) is left out, so its rule leaves X; it is back at the
+        first sync after its window ends. A pause that only changes its reason is recorded too.
+        """
+        topics, paused = await database_sync_to_async(_topic_rules_within_budget)()
+        reasons = {slug: spend.pause_reason for slug, spend in paused.items()}
+        if topics == self._topics and reasons == self._paused and not recheck:
             return False
         if topics != self._topics:
             logger.info("worker: topics changed: %s", ", ".join(t.slug for t in topics) or "none")
+        for slug in reasons.keys() - self._paused.keys():
+            logger.warning("worker: topic %s paused: %s", slug, reasons[slug])
         outcomes = await self.source.sync_rules(topics)
-        await database_sync_to_async(topic_rules_record)(outcomes=outcomes)
-        self._topics = topics
+        await database_sync_to_async(topic_rules_record)(outcomes=outcomes, paused=paused)
+        self._topics, self._paused = topics, reasons
+        if recheck:
+            await database_sync_to_async(topic_spend_prune)()
         return True
 
 
-def _active_topic_rules() -> list[TopicRule]:
+def _topic_rules_within_budget() -> tuple[list[TopicRule], dict[str, Spend]]:
+    """The active topics' rules, less those over budget; and those, by slug."""
+    paused = topics_over_budget()
     rows = Topic.objects.filter(is_active=True).order_by("slug").values_list("slug", "query")
-    return [TopicRule(slug=slug, query=query) for slug, query in rows]
+    return [TopicRule(slug=slug, query=query) for slug, query in rows if slug not in paused], paused
 
 
 def _decode(raw: bytes | str) -> Any:

@@ -189,6 +189,12 @@ X_STREAM_STALL_TIMEOUT_S = env.float("X_STREAM_STALL_TIMEOUT_S", default=21.0)
 # The worker re-reads X's rules this often and puts back any deleted outside it (X's developer console,
 # another app on the same token). 60 s costs 15 of the 450 rule reads X allows per 15 minutes.
 X_RULES_RECHECK_S = env.float("X_RULES_RECHECK_S", default=60.0)
+# Cost guard (README "Cost guard"): X bills each post its stream delivers; pay-per-use was about
+# $0.005 a post when this was written. Only for the admin's estimate; budgets are counted in posts.
+X_COST_PER_POST_USD = env.float("X_COST_PER_POST_USD", default=0.005)
+# Budget windows: the UTC calendar hour and day. Settable only so the tests wait seconds, not an hour.
+X_BUDGET_HOUR_S = env.int("X_BUDGET_HOUR_S", default=3600)
+X_BUDGET_DAY_S = env.int("X_BUDGET_DAY_S", default=86_400)
 # feed asks X's dry run through this function, so feed never imports streamer (tweetsite wires them).
 TOPIC_RULES_CHECKER = "streamer.rule_check.check_rules_with_x"
 # `make run` runs the worker inside the web process when there is no Redis to carry its tweets.

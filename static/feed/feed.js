@@ -489,6 +489,40 @@ function initHome(root) {
   setTimeout(poll, TOPICS_POLL_MS);
 }
 
+// --- Cost guard: "paused" notice on the topic page and wall ---------------------------------------
+// The worker takes a topic's rule off X when its budget is spent, until the hour or day ends. A pause
+// lasts minutes at least, so a poll every 30 s is soon enough, and one just after the stated resume
+// time shows the rule back without waiting for the next poll.
+const BUDGET_POLL_MS = 30000;
+const BUDGET_RESUME_GRACE_MS = 3000; // the worker checks budgets every 2 s
+const BUDGET_MIN_POLL_MS = 5000; // past the resume time with the worker not yet back: ask, but gently
+
+function initBudgetNotice(node) {
+  let timer;
+  const show = (status) => {
+    node.dataset.ruleState = str(status.rule_state);
+    node.dataset.pausedUntil = str(status.paused_until);
+    node.textContent = status.paused ? `Paused: ${str(status.reason)}` : "";
+    node.hidden = !status.paused;
+  };
+  const schedule = () => {
+    const until = Date.parse(node.dataset.pausedUntil);
+    const resume = Number.isNaN(until) ? Infinity : until - Date.now() + BUDGET_RESUME_GRACE_MS;
+    clearTimeout(timer);
+    timer = setTimeout(poll, Math.max(BUDGET_MIN_POLL_MS, Math.min(BUDGET_POLL_MS, resume)));
+  };
+  const poll = async () => {
+    try {
+      const response = await fetch(node.dataset.statusUrl, FETCH_OPTIONS);
+      if (response.ok) show(await response.json());
+    } catch {
+      // offline or restarting: the next poll tries again
+    }
+    schedule();
+  };
+  schedule();
+}
+
 // --- Boot ------------------------------------------------------------------------------------
 const home = document.querySelector("[data-topics-api]");
 if (home) initHome(home);
@@ -496,5 +530,7 @@ const themeButton = document.querySelector("[data-theme-toggle]");
 if (themeButton) initTheme(themeButton);
 const feedRoot = document.querySelector("[data-live-feed]");
 if (feedRoot) new LiveFeed(feedRoot, new FeedView(feedRoot)).connect();
+const budgetNotice = document.querySelector("[data-budget-notice]");
+if (budgetNotice) initBudgetNotice(budgetNotice);
 
 export { refreshTimes, renderTweet, validTweets };

@@ -10,8 +10,9 @@ from django.utils.html import format_html, format_html_join
 from feed.budget import WARN_AT, topic_spend, topics_with_spend
 from feed.forms import TopicAdminForm
 from feed.models import BlockRule, ModerationDecision, Topic, Tweet
+from feed.moderation import block_rule_apply, tweets_set_hidden
 from feed.publishing import publish_batches_sync
-from feed.services import block_rule_apply, topics_activate, topics_deactivate, tweets_set_hidden
+from feed.services import topics_activate, topics_deactivate
 
 
 @admin.register(Topic)

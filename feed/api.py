@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from feed.budget import topic_pause_notice
 from feed.models import Topic
+from feed.moderation import DecisionRefused, posts_decide
 from feed.publishing import publish_batches_sync
 from feed.rendering import encode, tweet_wire
 from feed.selectors import (
@@ -22,7 +23,6 @@ from feed.selectors import (
     topics_active_with_recent_counts,
     tweets_page,
 )
-from feed.services import DecisionRefused, posts_decide
 
 logger = logging.getLogger(__name__)
 

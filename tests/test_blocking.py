@@ -8,8 +8,9 @@ from django.urls import reverse
 
 from feed.blocking import Matcher, author_is_trusted, block_rules
 from feed.models import BlockRule, ModerationDecision, ModerationEvent, Topic, Tweet
+from feed.moderation import block_rule_apply
 from feed.normalize import normalize
-from feed.services import block_rule_apply, tweets_ingest
+from feed.services import tweets_ingest
 
 from payloads import ingest, x_message
 

@@ -21,8 +21,8 @@ from channels.layers import channel_layers
 from playwright.sync_api import Page, expect
 
 from feed.models import Topic, Tweet
+from feed.moderation import tweets_set_hidden
 from feed.publishing import publish_batches_sync
-from feed.services import tweets_set_hidden
 
 from browser_pages import feed_rows, new_page
 

@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import WebSocketRoute, expect
 
 from feed.models import Topic, Tweet
+from feed.moderation import tweets_set_hidden
 from feed.rendering import tweet_wire
-from feed.services import tweets_set_hidden
 
 from browser_pages import feed_rows, new_page
 

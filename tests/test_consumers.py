@@ -9,8 +9,9 @@ from channels.testing import WebsocketCommunicator
 
 from feed import hub
 from feed.models import Topic, Tweet
+from feed.moderation import tweets_set_hidden
 from feed.publishing import HEARTBEAT_GROUP, HEARTBEAT_MESSAGE_TYPE, publish_batches
-from feed.services import topics_deactivate, tweets_set_hidden
+from feed.services import topics_deactivate
 from tweetsite.asgi import application
 
 from in_process import TIMEOUT, connect, receive

@@ -9,9 +9,9 @@ from django.db import connection, connections
 from django.test import Client
 from django.urls import reverse
 
-from feed import api, services
+from feed import api, moderation
 from feed.models import BlockRule, ModerationDecision, ModerationEvent, Topic, Tweet
-from feed.services import posts_decide
+from feed.moderation import posts_decide
 
 from conftest import wait_until
 from payloads import ingest
@@ -281,7 +281,7 @@ def test_two_moderators_hiding_a_post_at_once_make_one_decision(django_user_mode
     ingest("spam", tags=["python", "django"])
     post = Tweet.objects.get()
     first_holds_lock, release = threading.Event(), threading.Event()
-    record = services._decision_record
+    record = moderation.decision_record
 
     def slow_first_record(**kwargs):
         if not first_holds_lock.is_set():
@@ -289,7 +289,7 @@ def test_two_moderators_hiding_a_post_at_once_make_one_decision(django_user_mode
             release.wait(10)
         return record(**kwargs)
 
-    monkeypatch.setattr(services, "_decision_record", slow_first_record)
+    monkeypatch.setattr(moderation, "decision_record", slow_first_record)
     results: dict[str, list] = {}
 
     def moderate(name: str) -> None:

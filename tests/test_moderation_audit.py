@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from feed.models import ModerationDecision, ModerationEvent, Topic, Tweet
-from feed.services import tweets_set_hidden
+from feed.moderation import tweets_set_hidden
 
 from payloads import ingest
 

@@ -13,8 +13,8 @@ from channels.db import database_sync_to_async
 from feed import hub
 from feed.hub import get_hub
 from feed.models import ModerationEvent, Topic, Tweet
+from feed.moderation import tweets_set_hidden
 from feed.publishing import publish_batches
-from feed.services import tweets_set_hidden
 from feed.viewer import ViewerSocket
 
 from in_process import connect, receive

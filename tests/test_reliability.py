@@ -7,7 +7,7 @@ import signal
 import pytest
 
 from feed.models import Topic, Tweet
-from feed.services import tweets_set_hidden
+from feed.moderation import tweets_set_hidden
 
 from conftest import wait_until
 from live_viewer import Viewer, emit, emit_steadily

@@ -3,8 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from feed.models import ModerationDecision, Tweet
+from feed.moderation import tweets_set_hidden
 from feed.publishing import publish_batches_sync
-from feed.services import tweets_set_hidden
 
 
 class Command(BaseCommand):

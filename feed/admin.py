@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from feed.budget import WARN_AT, topic_spend, topics_with_spend
+from feed.budget import WARN_AT, budget_warning, topic_spend, topics_with_spend
 from feed.forms import TopicAdminForm
 from feed.models import BlockRule, ModerationDecision, Topic, Tweet
 from feed.moderation import block_rule_apply, tweets_set_hidden
@@ -67,15 +67,8 @@ class TopicAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         topic = self.get_object(request, object_id)
         if request.method == "GET" and topic is not None:
-            spend = topic_spend(topic=topic)
-            if spend.pause_reason:
-                self.message_user(request, f"Paused: {spend.pause_reason}.", messages.WARNING)
-            elif spend.share >= WARN_AT:
-                self.message_user(
-                    request,
-                    f"{spend.share:.0%} of a budget spent; at 100% the rule leaves X until the window ends.",
-                    messages.WARNING,
-                )
+            if warning := budget_warning(topic_spend(topic=topic)):
+                self.message_user(request, warning, messages.WARNING)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def get_readonly_fields(self, request, obj=None):

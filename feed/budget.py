@@ -172,6 +172,15 @@ def topic_spend_prune(*, now: datetime | None = None) -> int:
     return deleted
 
 
+def budget_warning(spend: Spend) -> str:
+    """What moderators are told about a topic's budget: paused, or at WARN_AT of it; else empty."""
+    if spend.pause_reason:
+        return f"Paused: {spend.pause_reason}."
+    if spend.share >= WARN_AT:
+        return f"{spend.share:.0%} of a budget spent; at 100% the rule leaves X until the window ends."
+    return ""
+
+
 def topic_pause_notice(*, topic: Topic) -> dict:
     """What the topic page and wall say about a pause, from the worker's last record: the API's shape,
     also rendered into the page (`paused_until` in ISO 8601, None when not paused)."""

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
 from feed.api import MODERATE_PERMISSION
-from feed.budget import topic_pause_notice
+from feed.budget import budget_warning, topic_pause_notice, topic_spend
 from feed.models import Topic
 from feed.selectors import topic_hidden_posts, topics_active_with_recent_counts
 
@@ -44,4 +44,8 @@ def topic_moderate(request: HttpRequest, slug: str) -> HttpResponse:
         raise PermissionDenied(f"you need the {MODERATE_PERMISSION} permission")
     topic = get_object_or_404(Topic, slug=slug, is_active=True)
     hidden = topic_hidden_posts(topic=topic)
-    return render(request, "feed/moderate.html", {"topic": topic, "hidden_posts": hidden})
+    # As the admin warns: at 80% of a budget, and while the topic is paused on X (read at page load).
+    warning = budget_warning(topic_spend(topic=topic))
+    return render(
+        request, "feed/moderate.html", {"topic": topic, "hidden_posts": hidden, "budget_warning": warning}
+    )

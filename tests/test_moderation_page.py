@@ -5,6 +5,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
+from feed.budget import topic_spend_add
 from feed.models import Topic, Tweet
 
 from payloads import ingest
@@ -63,3 +64,16 @@ def test_the_page_opens_with_the_topics_hidden_posts_newest_first(admin_user, to
     hidden = response.context["hidden_posts"]
     assert [(p["text"], p["post_id"] == p["seq"]) for p in hidden] == [("spam 2", True), ("spam 1", True)]
     assert 'id="hidden-posts" type="application/json"' in response.content.decode()
+
+
+def test_the_page_warns_at_80_percent_of_a_budget_and_says_when_paused(admin_user, topic):
+    topic.budget_per_hour = 5
+    topic.save()
+    topic_spend_add(counts={topic.pk: 4})
+    assert "80% of a budget spent" in logged_in(admin_user).get(PAGE).content.decode()
+    topic_spend_add(counts={topic.pk: 1})
+    assert "Paused: hourly budget of 5 posts reached" in logged_in(admin_user).get(PAGE).content.decode()
+
+
+def test_a_topic_within_its_budget_shows_no_warning(admin_user, topic):
+    assert b"data-budget-warning" not in logged_in(admin_user).get(PAGE).content

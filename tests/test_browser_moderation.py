@@ -1,7 +1,9 @@
 """The moderation page in Chromium against a real uvicorn and Redis: a moderator's keyboard decision
-leaves an open wall within a second. Set UPDATE_SCREENSHOTS=1 to copy the screenshot to docs/."""
+leaves an open wall within a second, and after a server restart the page applies the decisions it
+missed (not guesses from the history). Set UPDATE_SCREENSHOTS=1 to copy the screenshot to docs/."""
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -10,7 +12,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from playwright.sync_api import Page, expect
 
-from feed.models import Topic
+from feed.models import Topic, Tweet
+from feed.moderation import tweets_set_hidden
 
 from browser_pages import new_page
 from payloads import ingest
@@ -34,6 +37,14 @@ def _store_posts_and_moderator() -> str:
     client = Client()
     client.force_login(get_user_model().objects.create_superuser("mia", password="pw"))
     return client.cookies["sessionid"].value
+
+
+def _decide_while_away(hide: str, show: str, newer: int) -> None:
+    """What happens while the page is away: one post hidden, one shown again, and enough newer posts
+    that neither (nor the oldest post, still shown) is in the history the page gets back."""
+    tweets_set_hidden(tweets=Tweet.objects.filter(text=hide), hidden=True)
+    tweets_set_hidden(tweets=Tweet.objects.filter(text=show), hidden=False)
+    ingest(*(f"newer post {i:02d} #modtest" for i in range(newer)), tags=["modtest"], username="zoe", author_id="104")
 
 
 def _save_screenshot(page: Page, tmp_path: Path, name: str) -> None:
@@ -91,4 +102,22 @@ def test_a_post_hidden_with_the_keyboard_leaves_the_wall_within_a_second(
     expect(moderate.locator(".mod-post.is-selected .tweet__text")).to_have_text(POSTS[2][2])
     moderate.keyboard.press("h")
     expect(moderate.locator("[data-notice]")).to_contain_text("was hidden already")
+
+    # The server restarts; meanwhile a post is hidden, the hidden one shown again, and 55 newer posts
+    # push the old ones out of the 50-post history. The page reads the decisions it missed: the
+    # hidden post moves to "Hidden", the shown one back to "Shown", and a post that merely fell out
+    # of the history stays shown.
+    status = moderate.locator("#feed-status")
+    server.stop()
+    expect(status).to_have_attribute("data-state", re.compile("reconnecting|connecting"))
+    orm(_decide_while_away, hide=POSTS[3][2], show=POSTS[2][2], newer=55)
+    server.start()
+    expect(status).to_have_attribute("data-state", "live", timeout=30_000)
+    hidden_texts = moderate.locator('[data-list="hidden"] .tweet__text')
+    expect(hidden_texts).to_have_text([POSTS[3][2], POSTS[1][2]])
+    expect(moderate.locator('[data-count="hidden"]')).to_have_text("2")
+    shown_texts = moderate.locator('[data-list="visible"] .tweet__text')
+    # The history's 50 (this page does not fetch the posts missed beyond it).
+    expect(shown_texts.filter(has_text=re.compile("^newer post"))).to_have_count(50)
+    expect(shown_texts.filter(has_not_text=re.compile("^newer post"))).to_have_text([POSTS[2][2], POSTS[0][2]])
     assert errors == [] and moderate.csp_violations == [] and wall.csp_violations == []  # type: ignore[attr-defined]

@@ -2,7 +2,11 @@
 // pages keep their one module. Posts and every moderator's decisions arrive over the topic's public
 // socket (the frames the walls get, so a hide shows here when it shows there); decisions go to the
 // staff API with the page's CSRF token, and its answer moves the post at once. Posts hidden before
-// the page opened come with the page (#hidden-posts). Nothing inline: CSP-safe.
+// the page opened come with the page (#hidden-posts). After a reconnect the page reads the decisions
+// it missed, as the walls do (feed.js LiveFeed): modMark is the topic's moderation mark up to which
+// every hide and show has been applied; a history whose mark is ahead sends the page to
+// /api/topics/<slug>/moderation/?after=<modMark>, and each event moves its post, oldest first.
+// Nothing inline: CSP-safe.
 import { refreshTimes, renderTweet, validTweets } from "./feed.js";
 
 const RETRY_MIN_MS = 1000;
@@ -20,7 +24,7 @@ const ACTIONS = [
 ];
 const KEY_ACTIONS = Object.fromEntries(ACTIONS.map(([action, , key]) => [key, action]));
 const COMING = { a: "Approve comes with approve mode.", p: "Pins come later." };
-const STATUS_TEXT = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", "not-found": "Topic not found" };
+const STATUS_TEXT = { connecting: "Connecting…", syncing: "Catching up…", live: "Live", reconnecting: "Reconnecting…", "not-found": "Topic not found" };
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -49,6 +53,9 @@ class ModerationPage {
     this.notice = root.querySelector("[data-notice]");
     this.status = root.querySelector("[data-status]");
     this.wsUrl = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${root.dataset.wsPath}`;
+    this.moderationUrl = root.dataset.moderationUrl;
+    this.modMark = null; // unknown until the first history
+    this.conn = null;
     this.posts = new Map(); // post_id (the seq) -> <li>, in either list
     this.tab = "visible";
     this.selected = null;
@@ -80,11 +87,14 @@ class ModerationPage {
     return item;
   }
 
-  place(tweet, state) {
+  // A post in `state`; one already here keeps its state unless `force` (a decision's answer).
+  place(tweet, state, force = true) {
     let item = this.posts.get(tweet.seq);
     if (!item) {
       item = this.render(tweet);
       this.posts.set(tweet.seq, item);
+    } else if (!force) {
+      return;
     }
     this.move(item, state);
   }
@@ -110,9 +120,25 @@ class ModerationPage {
     item.remove();
   }
 
-  hideIds(ids) {
+  // A decision (or a history) at moderation mark `mod` puts a post in `state`, unless the post
+  // already carries a later one: a live frame can overtake the catch-up's older events.
+  decided(item, state, mod) {
+    if (mod < Number(item.dataset.mod || 0)) return;
+    item.dataset.mod = String(mod);
+    this.move(item, state);
+  }
+
+  hideIds(ids, mod) {
     const wanted = new Set((Array.isArray(ids) ? ids : []).map(String));
-    for (const item of this.posts.values()) if (wanted.has(item.dataset.id)) this.move(item, "hidden");
+    for (const item of this.posts.values()) if (wanted.has(item.dataset.id)) this.decided(item, "hidden", mod);
+  }
+
+  show(tweets, mod) {
+    for (const tweet of tweets) {
+      this.place(tweet, "visible", false);
+      const item = this.posts.get(tweet.seq); // gone if older than a full tab's last
+      if (item) this.decided(item, "visible", mod);
+    }
   }
 
   counts() {
@@ -202,39 +228,85 @@ class ModerationPage {
   }
 
   // --- The topic's public socket: posts, and every moderator's hides and shows ---
+  // As feed.js LiveFeed: a connection is synced once its history (and any catch-up) is applied;
+  // modMark advances only then, so a connection that drops mid catch-up resumes from the same mark.
   connect() {
     this.setState(this.state === "not-found" ? "not-found" : "connecting");
     const socket = new WebSocket(this.wsUrl);
-    socket.addEventListener("message", (event) => this.onMessage(event.data));
-    socket.addEventListener("close", (event) => this.onClose(event.code));
+    const conn = { socket, resumeMod: this.modMark, synced: false, maxMod: 0, aborter: new AbortController() };
+    this.conn = conn;
+    socket.addEventListener("message", (event) => this.onMessage(conn, event.data));
+    socket.addEventListener("close", (event) => this.onClose(conn, event.code));
   }
 
-  onMessage(data) {
+  onMessage(conn, data) {
+    if (conn !== this.conn) return;
     let message;
     try { message = JSON.parse(data); } catch { return; }
-    if (message.type === "hide") return this.hideIds(message.ids);
-    if (message.type === "show" || message.type === "tweets" || message.type === "history") {
-      const tweets = validTweets(message.tweets);
-      for (const tweet of tweets) this.place(tweet, "visible");
-      if (message.type === "history") this.onHistory(tweets);
+    const mod = Number.isSafeInteger(message.mod) ? message.mod : 0;
+    if (message.type === "hide" || message.type === "show") {
+      if (message.type === "hide") this.hideIds(message.ids, mod);
+      else this.show(validTweets(message.tweets), mod);
+      conn.maxMod = Math.max(conn.maxMod, mod);
+      if (conn.synced) this.modMark = Math.max(this.modMark ?? 0, conn.maxMod);
+    } else if (message.type === "tweets") {
+      for (const tweet of validTweets(message.tweets)) this.place(tweet, "visible", false);
+    } else if (message.type === "history") {
+      // The newest visible posts as of the mark. A post shown here but not in it has not been
+      // hidden for that: newer posts may have pushed it out. Hides come from the decisions only.
+      this.show(validTweets(message.tweets), mod);
+      this.onHistory(conn, mod);
     }
   }
 
-  onHistory(tweets) {
-    // The history is the newest visible posts: one shown here within its range but not in it was
-    // hidden while this page was away.
-    const visible = new Set(tweets.map((t) => t.seq));
-    const oldest = tweets.length ? tweets[0].seq : Infinity;
-    for (const item of [...this.lists.visible.children]) {
-      const seq = Number(item.dataset.seq);
-      if (seq >= oldest && !visible.has(seq)) this.move(item, "hidden");
+  async onHistory(conn, mark) {
+    if (conn.resumeMod !== null && mark > conn.resumeMod) {
+      this.setState("syncing");
+      try {
+        await this.catchUpDecisions(conn);
+      } catch (error) {
+        if (conn !== this.conn) return;
+        console.warn("moderate: catching up on decisions failed; reconnecting", error);
+        return conn.socket.close();
+      }
     }
+    if (conn !== this.conn) return;
+    conn.synced = true;
+    this.modMark = Math.max(this.modMark ?? 0, mark, conn.maxMod);
     this.attempt = 0;
     this.setState("live");
     if (!this.selected) this.select(this.lists[this.tab].firstElementChild);
   }
 
-  onClose(code) {
+  // Decisions made while away, oldest first: a hide moves its post to "Hidden", a show to "Shown"
+  // (a show carries the post, so one this page never had arrives with it).
+  async catchUpDecisions(conn) {
+    for (let after = conn.resumeMod; ; ) {
+      const response = await fetch(`${this.moderationUrl}?after=${after}`, {
+        signal: conn.aborter.signal, credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" },
+      });
+      if (!response.ok) throw new Error(`HTTP ${response.status} from ${this.moderationUrl}`);
+      const page = await response.json();
+      if (conn !== this.conn) return;
+      const events = Array.isArray(page.events) ? page.events.filter((e) => Number.isSafeInteger(e?.mod)) : [];
+      for (const event of events) {
+        if (event.action === "hide") {
+          const item = this.posts.get(event.seq);
+          if (item) this.decided(item, "hidden", event.mod); // one this page never had stays away
+        } else if (event.action === "show") {
+          this.show(validTweets([event.tweet]), event.mod);
+        }
+        after = Math.max(after, event.mod);
+      }
+      conn.maxMod = Math.max(conn.maxMod, after);
+      if (!page.has_more || events.length === 0) return;
+    }
+  }
+
+  onClose(conn, code) {
+    conn.aborter.abort();
+    if (conn !== this.conn) return;
+    this.conn = null;
     const notFound = code === 4404;
     this.setState(notFound ? "not-found" : "reconnecting");
     const ceiling = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** this.attempt++);

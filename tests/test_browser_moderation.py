@@ -44,7 +44,8 @@ def _decide_while_away(hide: str, show: str, newer: int) -> None:
     that neither (nor the oldest post, still shown) is in the history the page gets back."""
     tweets_set_hidden(tweets=Tweet.objects.filter(text=hide), hidden=True)
     tweets_set_hidden(tweets=Tweet.objects.filter(text=show), hidden=False)
-    ingest(*(f"newer post {i:02d} #modtest" for i in range(newer)), tags=["modtest"], username="zoe", author_id="104")
+    texts = (f"newer post {i:02d} #modtest" for i in range(newer))
+    ingest(*texts, tags=["modtest"], username="zoe", author_id="104")
 
 
 def _save_screenshot(page: Page, tmp_path: Path, name: str) -> None:
@@ -119,5 +120,6 @@ def test_a_post_hidden_with_the_keyboard_leaves_the_wall_within_a_second(
     shown_texts = moderate.locator('[data-list="visible"] .tweet__text')
     # The history's 50 (this page does not fetch the posts missed beyond it).
     expect(shown_texts.filter(has_text=re.compile("^newer post"))).to_have_count(50)
-    expect(shown_texts.filter(has_not_text=re.compile("^newer post"))).to_have_text([POSTS[2][2], POSTS[0][2]])
+    older = shown_texts.filter(has_not_text=re.compile("^newer post"))
+    expect(older).to_have_text([POSTS[2][2], POSTS[0][2]])
     assert errors == [] and moderate.csp_violations == [] and wall.csp_violations == []  # type: ignore[attr-defined]

@@ -51,12 +51,18 @@ async def _gone(step: Step, x_id: str, started: float) -> None:
     step.notes.append(f"hidden tweet gone in {time.monotonic() - started:.1f}s")
 
 
-async def hide_during_redis_outage(d: Drill) -> Result:
-    step = await d.step("hide while Redis down", "hideredis")
+async def _on_screen(step: Step) -> str:
+    """Two good tweets, stored and on the viewer; the second one's prefix, the one to hide."""
     _, spam = await step.good(2)
     await step.wait_stored()
     if not await _held(step, spam):
         step.problems.append("the viewer never got the tweet to hide")
+    return spam
+
+
+async def hide_during_redis_outage(d: Drill) -> Result:
+    step = await d.step("hide while Redis down", "hideredis")
+    spam = await _on_screen(step)
     d.stack.redis.stop()
     try:
         started = time.monotonic()
@@ -73,10 +79,7 @@ async def hide_during_redis_outage(d: Drill) -> Result:
 
 async def hide_during_reconnect(d: Drill) -> Result:
     step = await d.step("hide while page away", "hideaway")
-    _, spam = await step.good(2)
-    await step.wait_stored()
-    if not await _held(step, spam):
-        step.problems.append("the viewer never got the tweet to hide")
+    spam = await _on_screen(step)
     await asyncio.to_thread(d.stack.web.stop)  # the page is away: nobody hears the announcement
     try:
         started = time.monotonic()

@@ -19,9 +19,7 @@ message is lost (Redis away) and never comes back from a cache.
 
 import asyncio
 import logging
-import time
 import weakref
-from collections import OrderedDict
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -30,13 +28,13 @@ from channels.layers import get_channel_layer
 from feed.direct_write import text_frame
 from feed.publishing import HEARTBEAT_GROUP, HEARTBEAT_MESSAGE_TYPE, HUB_MESSAGE_TYPE, group_name
 from feed.selectors import (
-    topic_get_with_mark,
     topic_history_items,
     topic_items_after,
     topic_moderation_items_after,
     topics_moderation_marks,
 )
-from feed.topic_state import FreshRead, TopicState
+from feed.topic_lookup import TopicLookup
+from feed.topic_state import TopicState
 from feed.viewer import CLOSE_TOO_SLOW, ViewerSocket, tweets_frame
 
 logger = logging.getLogger(__name__)
@@ -50,12 +48,6 @@ PING_EVERY_S = 25.0
 PING_FRAME = '{"type":"ping"}'
 PING_WIRE = text_frame(PING_FRAME)
 CLOSE_UNKNOWN_TOPIC = 4404
-MAX_SLUG_LENGTH = 80  # Topic.slug's max_length
-# A slug that is no active topic is answered from memory for this long: a page left open on a
-# removed topic, or a script trying slugs, costs one query per slug per period. Bounded, so made-up
-# slugs cannot grow it without limit.
-UNKNOWN_TOPIC_CACHE_S = 5.0
-MAX_UNKNOWN_TOPICS = 10_000
 # Moderation decisions normally arrive as a nudge within milliseconds; this poll is the fallback
 # when the nudge is lost (Redis away when the moderator acted). One query per process per period.
 MODERATION_POLL_S = 2.0
@@ -67,30 +59,14 @@ class TopicHub:
         self._channel: str | None = None
         self._tasks: list[asyncio.Task] = []  # reader, pinger, moderation poller: never cancelled
         self._topics: dict[str, TopicState] = {}
-        self._checks: dict[str, FreshRead] = {}
-        self._unknown: OrderedDict[str, float] = OrderedDict()  # slug -> until (monotonic)
+        self._lookup = TopicLookup()
 
     # --- Topics ---------------------------------------------------------------------------
     async def topic_is_active(self, slug: str) -> bool:
         """Whether viewers may watch `slug`, read after this call began (one query per connect
         wave), which also brings the topic's moderation mark up to date for `attach`."""
-        until = self._unknown.get(slug)
-        if until is not None and until > time.monotonic():
-            return False
-        if len(slug) > MAX_SLUG_LENGTH:
-            return False
-        check = self._checks.get(slug)
-        if check is None:
-            check = self._checks[slug] = FreshRead(
-                lambda: database_sync_to_async(topic_get_with_mark)(slug=slug)
-            )
-        try:
-            active, mark = await check()
-        finally:
-            if check.idle and self._checks.get(slug) is check:
-                del self._checks[slug]
+        active, mark = await self._lookup.check(slug)
         if not active:
-            self._remember_unknown(slug)
             return False
         topic = self._topic(slug)
         topic.wanted_mark = max(topic.wanted_mark, mark)
@@ -101,12 +77,6 @@ class TopicHub:
         if topic is None:
             topic = self._topics[slug] = TopicState(slug)
         return topic
-
-    def _remember_unknown(self, slug: str) -> None:
-        self._unknown[slug] = time.monotonic() + UNKNOWN_TOPIC_CACHE_S
-        self._unknown.move_to_end(slug)
-        while len(self._unknown) > MAX_UNKNOWN_TOPICS:
-            self._unknown.popitem(last=False)
 
     # --- Viewers ----------------------------------------------------------------------------
     async def attach(self, slug: str, socket: ViewerSocket) -> None:
@@ -217,7 +187,7 @@ class TopicHub:
             return  # not viewed here
         kind = message["kind"]
         if kind == "close":
-            self._remember_unknown(topic.slug)
+            self._lookup.forget(topic.slug)
             for socket in tuple(topic.sockets):
                 socket.close(CLOSE_UNKNOWN_TOPIC, "this topic was switched off")
             return

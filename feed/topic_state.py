@@ -7,7 +7,6 @@ here, so a feature adds fields, not dicts.
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from feed.selectors import HISTORY_LIMIT
@@ -113,54 +112,3 @@ class TopicState:
             return seqs, items
         kept = [(s, i) for s, i in zip(seqs, items, strict=True) if s not in self.hidden]
         return [s for s, _ in kept], [i for _, i in kept]
-
-
-class FreshRead:
-    """A read shared by concurrent callers, each of whom gets a result read after it asked.
-
-    A connect storm costs one query per wave instead of one per socket, and no caller gets an answer
-    older than its own arrival: a caller that arrives while a read runs waits for the next one.
-    """
-
-    def __init__(self, read: Callable[[], Awaitable[Any]]) -> None:
-        self._read = read
-        self._running: asyncio.Future | None = None
-        self._next: asyncio.Future | None = None
-
-    @property
-    def idle(self) -> bool:
-        return self._running is None
-
-    async def __call__(self) -> Any:
-        if self._running is None:
-            self._running = self._start()
-            return await asyncio.shield(self._running)
-        if self._next is None:
-            self._next = asyncio.get_running_loop().create_future()
-        return await asyncio.shield(self._next)
-
-    def _start(self) -> asyncio.Future:
-        running = asyncio.ensure_future(self._read())
-        running.add_done_callback(self._done)
-        return running
-
-    def _done(self, finished: asyncio.Future) -> None:
-        if not finished.cancelled():
-            finished.exception()  # retrieved here: callers that went away must not log it
-        self._running = None
-        waiting, self._next = self._next, None
-        if waiting is None:
-            return
-        self._running = self._start()
-        self._running.add_done_callback(lambda result: _copy_outcome(result, waiting))
-
-
-def _copy_outcome(source: asyncio.Future, target: asyncio.Future) -> None:
-    if target.done():
-        return
-    if source.cancelled():
-        target.cancel()
-    elif source.exception() is not None:
-        target.set_exception(source.exception())
-    else:
-        target.set_result(source.result())

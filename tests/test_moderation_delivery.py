@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 from channels.db import database_sync_to_async
 
-from feed import hub
+from feed import hub, topic_lookup
 from feed.hub import get_hub
 from feed.models import ModerationEvent, Topic, Tweet
 from feed.moderation import tweets_set_hidden
@@ -130,8 +130,8 @@ async def test_a_socket_that_fails_to_write_affects_only_itself(monkeypatch):
 
 async def test_an_unknown_topic_costs_one_query_however_often_pages_ask(monkeypatch):
     reads = []
-    real = hub.topic_get_with_mark
-    monkeypatch.setattr(hub, "topic_get_with_mark", lambda **kw: reads.append(kw) or real(**kw))
+    real = topic_lookup.topic_get_with_mark
+    monkeypatch.setattr(topic_lookup, "topic_get_with_mark", lambda **kw: reads.append(kw) or real(**kw))
     for _ in range(3):
         closed = await connect("no-such-topic")
         assert (await closed.receive_output(timeout=3))["code"] == 4404

@@ -73,6 +73,8 @@ def _ingest(by_id: dict[str, NormalizedTweet]) -> list[TopicBatch]:
             for t in by_id.values()
             if t.x_id not in existing and _known(t, topics)
         }
+        if not linked:
+            return []  # all seen before, or for no topic: no rules to read, nothing to write
         rules = block_rules.get()
         blocked = {
             x_id: verdict

@@ -51,7 +51,9 @@ def test_tweets_published_while_redis_is_down_still_reach_an_open_page(stack, x_
     stored = sorted(Tweet.objects.values_list("pk", flat=True))
     assert sorted(viewer.seqs) == stored  # every stored tweet, exactly once
     assert "buffering" in worker.output()
-    assert "sent from the database" in server.output()  # the web process caught up by itself
+    # Whether the missed tweets came back through the worker's buffer or the hub's catch-up from the
+    # database depends on which of the two reconnected to Redis first; either way each arrives once.
+    # The catch-up on its own is held by test_consumers' gap test.
 
 
 def test_a_hide_made_while_redis_is_down_reaches_an_open_page(stack, x_emulator, restartable_redis):

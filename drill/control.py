@@ -145,16 +145,16 @@ class Db:
 
     def topic_rows(self) -> list[Row]:
         rows = self._query(
-            "SELECT t.id, t.x_id, left(t.text, 80), length(t.text) FROM feed_tweet t"
-            " JOIN feed_tweet_topics tt ON tt.tweet_id = t.id"
-            " JOIN feed_topic p ON p.id = tt.topic_id"
-            " WHERE p.slug = %s AND NOT t.hidden ORDER BY t.id",
+            "SELECT tp.id, t.x_id, left(t.text, 80), length(t.text) FROM feed_tweet t"
+            " JOIN feed_topicpost tp ON tp.tweet_id = t.id"
+            " JOIN feed_topic p ON p.id = tp.topic_id"
+            " WHERE p.slug = %s AND tp.state = 'visible' ORDER BY tp.id",
             (TOPIC_SLUG,),
         )
         return [Row(*row) for row in rows]
 
     def max_seq(self) -> int:
-        return self._query("SELECT coalesce(max(id), 0) FROM feed_tweet")[0][0]
+        return self._query("SELECT coalesce(max(id), 0) FROM feed_topicpost")[0][0]
 
     def text_counts(self, prefixes: list[str]) -> dict[str, int]:
         """How many stored tweets start with each prefix (an X id is unique; a text should be too)."""

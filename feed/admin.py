@@ -9,7 +9,7 @@ from django.utils.html import format_html, format_html_join
 
 from feed.budget import WARN_AT, budget_warning, topic_spend, topics_with_spend
 from feed.forms import TopicAdminForm
-from feed.models import BlockRule, ModerationDecision, Topic, Tweet
+from feed.models import BlockRule, ModerationDecision, Topic, TopicPost, Tweet
 from feed.moderation import block_rule_apply, tweets_set_hidden
 from feed.publishing import publish_batches_sync
 from feed.services import topics_activate, topics_deactivate
@@ -18,7 +18,7 @@ from feed.services import topics_activate, topics_deactivate
 @admin.register(Topic)
 class TopicAdmin(admin.ModelAdmin):
     form = TopicAdminForm
-    list_display = ["name", "slug", "query", "is_active", "rule_status", "spend", "updated_at"]
+    list_display = ["name", "slug", "query", "is_active", "moderation", "rule_status", "spend", "updated_at"]
     list_filter = ["is_active", "rule_state"]
     search_fields = ["name", "slug", "query"]
     prepopulated_fields = {"slug": ["name"]}
@@ -94,18 +94,43 @@ class TopicAdmin(admin.ModelAdmin):
         super().delete_queryset(request, queryset)
 
 
+class TopicPostInline(admin.TabularInline):
+    """The tweet's place and state on each of its topics, read-only: decisions go through actions."""
+
+    model = TopicPost
+    fields = ["topic", "state", "reason", "seq", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="seq")
+    def seq(self, post: TopicPost) -> int:
+        return post.pk
+
+
 @admin.register(Tweet)
 class TweetAdmin(admin.ModelAdmin):
-    list_display = ["x_id", "author_username", "short_text", "created_at", "hidden"]
-    list_filter = ["hidden", "topics", "lang"]
+    list_display = ["x_id", "author_username", "short_text", "created_at", "states"]
+    list_filter = ["placements__state", "topics", "lang"]
     search_fields = ["text", "author_username", "author_name", "x_id"]
-    readonly_fields = [f.name for f in Tweet._meta.fields if f.name != "hidden"]
+    readonly_fields = [f.name for f in Tweet._meta.fields]
+    inlines = [TopicPostInline]
     actions = ["hide", "unhide"]
     list_per_page = 50
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tweet]:
+        return super().get_queryset(request).prefetch_related("placements__topic")
 
     @admin.display(description="text")
     def short_text(self, tweet: Tweet) -> str:
         return tweet.text[:100]
+
+    @admin.display(description="state per topic")
+    def states(self, tweet: Tweet) -> str:
+        return ", ".join(f"{post.topic.slug}: {post.state}" for post in tweet.placements.all())
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tweets come from the stream only
@@ -113,11 +138,11 @@ class TweetAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # moderation hides, so open pages are told; ingest would not store it again
 
-    @admin.action(description="Hide selected tweets from every page", permissions=["change"])
+    @admin.action(description="Hide selected tweets from every topic", permissions=["change"])
     def hide(self, request: HttpRequest, queryset: QuerySet[Tweet]) -> None:
         self._set_hidden(request, queryset, hidden=True)
 
-    @admin.action(description="Show selected tweets again", permissions=["change"])
+    @admin.action(description="Show selected tweets again on every topic", permissions=["change"])
     def unhide(self, request: HttpRequest, queryset: QuerySet[Tweet]) -> None:
         self._set_hidden(request, queryset, hidden=False)
 
@@ -126,13 +151,6 @@ class TweetAdmin(admin.ModelAdmin):
         if _announce(request, self, decided):
             verb = "hidden" if hidden else "shown"
             self.message_user(request, f"{queryset.count()} tweet(s) {verb} on every open page.")
-
-    def save_model(self, request, obj, form, change) -> None:
-        if change and "hidden" in form.changed_data:
-            # Before the save: the service changes the flag with its events and audit record, and
-            # only for tweets whose stored flag differs, so after the save it would find nothing.
-            _announce(request, self, tweets_set_hidden(tweets=[obj], hidden=obj.hidden, **_by(request)))
-        super().save_model(request, obj, form, change)
 
 
 @admin.register(BlockRule)

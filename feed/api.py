@@ -14,12 +14,13 @@ from feed.budget import topic_pause_notice
 from feed.models import Topic
 from feed.moderation import DecisionRefused, posts_decide
 from feed.publishing import publish_batches_sync
-from feed.rendering import encode, tweet_wire
+from feed.rendering import encode
 from feed.selectors import (
     HISTORY_LIMIT,
+    moderation_wire,
+    post_wire,
     topic_moderation_after,
     topic_pending_posts,
-    topic_slugs,
     topics_active_with_recent_counts,
     tweets_page,
 )
@@ -52,7 +53,7 @@ def topic_tweets(request: HttpRequest, slug: str) -> HttpResponse:
         return JsonResponse({"error": str(error)}, status=400)
     rows, has_more = tweets_page(topic=topic, after=after, before=before, limit=limit)
     body = {
-        "tweets": [tweet_wire(t, topic_slugs(t.topics.all())) for t in rows],
+        "tweets": [post_wire(post) for post in rows],
         "has_more": has_more,
     }
     return HttpResponse(encode(body), content_type="application/json")
@@ -75,13 +76,11 @@ def topic_moderation(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "mod": event.pk,
             "action": event.action,
-            "seq": event.tweet_id,
-            "id": event.tweet.x_id,
-            "tweet": tweet_wire(event.tweet, topic_slugs(event.tweet.topics.all()))
-            if event.action == "show"
-            else None,
+            "seq": post.pk,
+            "id": post.tweet.x_id,
+            "tweet": post_wire(post) if event.action == "show" else None,
         }
-        for event in events[:MODERATION_API_PAGE]
+        for event, post in events[:MODERATION_API_PAGE]
     ]
     return HttpResponse(
         encode({"events": rows, "has_more": len(events) > MODERATION_API_PAGE}),
@@ -98,15 +97,12 @@ def topic_status(request: HttpRequest, slug: str) -> JsonResponse:
 
 @require_GET
 def topic_queue(request: HttpRequest, slug: str) -> JsonResponse:
-    """The topic's posts waiting for a decision, oldest first (empty until approve mode, issue 9)."""
+    """The topic's posts waiting for approval, oldest first, with their `post_id`s."""
     topic, refusal = _moderated_topic(request, slug)
     if refusal is not None:
         return refusal
-    rows = [
-        {**tweet_wire(post, topic_slugs(post.topics.all())), "post_id": post.pk}
-        for post in topic_pending_posts(topic=topic)
-    ]
-    return JsonResponse({"tweets": rows})
+    rows = [moderation_wire(post) for post in topic_pending_posts(topic=topic)]
+    return HttpResponse(encode({"tweets": rows}), content_type="application/json")
 
 
 @csrf_exempt  # only from the middleware's check: the view runs Django's own, so a refusal is JSON too

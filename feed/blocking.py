@@ -191,17 +191,14 @@ class RuleSet:
     by_topic: dict[int, Matcher]
     trusted: frozenset[tuple[int | None, str]]  # (topic id or None, author id)
 
-    def verdict(self, post: Post, *, topic_ids: Iterable[int]) -> Verdict | None:
-        """The first matching rule by id that may hide this post today.
-
-        Hiding is global, so a topic's rule applies only to a post of that topic alone: hiding a
-        post that also belongs to another topic would hide it there too.
-        """
-        verdicts = [self.everywhere.verdict(post)]
-        topics = set(topic_ids)
-        if len(topics) == 1 and (matcher := self.by_topic.get(next(iter(topics)))) is not None:
-            verdicts.append(matcher.verdict(post))
-        return min((v for v in verdicts if v is not None), key=lambda v: v.rule_id, default=None)
+    def verdict(self, post: Post, *, topic_id: int) -> Verdict | None:
+        """The first matching rule by id, of the global rules and the topic's own."""
+        verdict = self.everywhere.verdict(post)
+        if (matcher := self.by_topic.get(topic_id)) is not None:
+            own = matcher.verdict(post)
+            if own is not None and (verdict is None or own.rule_id < verdict.rule_id):
+                return own
+        return verdict
 
     def is_trusted(self, *, author_id: str, topic_id: int | None = None) -> bool:
         return (None, author_id) in self.trusted or (

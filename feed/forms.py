@@ -16,7 +16,16 @@ logger = logging.getLogger(__name__)
 class TopicAdminForm(forms.ModelForm):
     class Meta:
         model = Topic
-        fields = ["name", "slug", "query", "is_active", "budget_per_hour", "budget_per_day"]
+        fields = [
+            "name",
+            "slug",
+            "query",
+            "is_active",
+            "moderation",
+            "trusted_only",
+            "budget_per_hour",
+            "budget_per_day",
+        ]
         widgets = {"query": forms.Textarea(attrs={"rows": 3, "cols": 80})}
 
     def clean_query(self) -> str:

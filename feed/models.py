@@ -1,7 +1,8 @@
-"""Topics that admins track and the tweets the worker stores for them.
+"""Topics that admins track, the tweets the worker stores for them, and each tweet's place on each topic.
 
-The database is the truth: the channel layer delivers at most once, so clients resume from
-`Tweet.pk`, the server's own increasing sequence number (`seq` on the wire).
+The database is the truth: the channel layer delivers at most once, so clients resume from a
+topic's own increasing sequence number (`seq` on the wire): `TopicPost.pk`, the place a post takes
+on a topic when it becomes visible there.
 """
 
 from django.conf import settings
@@ -39,6 +40,15 @@ class Topic(models.Model):
         null=True, blank=True, help_text="posts per UTC day; at this many the rule leaves X until midnight"
     )
     paused_until = models.DateTimeField(null=True, blank=True)  # set by the worker with rule_state "paused"
+
+    class Moderation(models.TextChoices):
+        OPEN = "open", "open: posts show at once; moderators can hide them later"
+        APPROVE = "approve", "approve: nothing shows until a moderator approves it"
+
+    moderation = models.CharField(max_length=16, choices=Moderation.choices, default=Moderation.OPEN)
+    trusted_only = models.BooleanField(
+        default=False, help_text="show only posts by trusted accounts (a troll-safe wall); others are blocked"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -88,7 +98,7 @@ class TopicSpend(models.Model):
 class Tweet(models.Model):
     # X ids exceed 2**53, so they are kept as strings; they are not in arrival order.
     x_id = models.CharField(max_length=32, unique=True)
-    topics = models.ManyToManyField(Topic, related_name="tweets")
+    topics = models.ManyToManyField(Topic, related_name="tweets", through="TopicPost")
     author_id = models.CharField(max_length=32)
     author_username = models.CharField(max_length=64)
     author_name = models.CharField(max_length=200)
@@ -99,23 +109,57 @@ class Tweet(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
     entities = models.JSONField(default=dict, blank=True)
     raw = models.JSONField(default=dict, blank=True)
-    hidden = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["hidden", "-id"], name="tweet_visible_newest")]
 
     def __str__(self) -> str:
         return f"@{self.author_username}: {self.text[:60]}"
 
     @property
-    def seq(self) -> int:
-        return self.pk
-
-    @property
     def url(self) -> str:
         # x.com redirects /i/web/status/<id> to the tweet when the author's handle is unknown.
         return f"https://x.com/{self.author_username or 'i/web'}/status/{self.x_id}"
+
+
+class TopicPost(models.Model):
+    """One tweet on one topic: its place there and its moderation state there.
+
+    The id is the post's `seq` on the topic, what pages order by and resume from. A post takes its
+    place when it becomes visible: at ingest in an open topic, or when approved (or released from a
+    block) if viewers never had it, so an approved post lands at the top of the wall. That move is a
+    new row (a new id), made under the topic's row lock like every insert, so within a topic seqs
+    commit in increasing order and a reader who has seen seq N never misses a lower one later.
+    Hiding and showing a post viewers already had keep its place (`shown`).
+    """
+
+    class State(models.TextChoices):
+        VISIBLE = "visible"
+        PENDING = "pending"  # approve mode: waiting for a moderator
+        HIDDEN = "hidden"  # a moderator (or a rule applied later) took it off the topic
+        BLOCKED = "blocked"  # kept off at ingest by a block rule or a filter; `reason` says which
+
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="posts")
+    tweet = models.ForeignKey(Tweet, on_delete=models.CASCADE, related_name="placements")
+    state = models.CharField(max_length=8, choices=State.choices)
+    # Whether viewers may have had the post at this seq: then a later show puts it back in its
+    # place; otherwise it is new to them and moves to the top.
+    shown = models.BooleanField(default=False)
+    # Why it is blocked or hidden by a rule: the rule's reason in words, or the filter's name.
+    reason = models.CharField(max_length=300, blank=True)
+    rule = models.ForeignKey("BlockRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["topic", "tweet"], name="topic_post_once")]
+        indexes = [models.Index(fields=["topic", "state", "-id"], name="topic_post_state_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.tweet_id} on {self.topic_id}: {self.state} at {self.pk}"
+
+    @property
+    def seq(self) -> int:
+        return self.pk
 
 
 class ModerationDecision(models.Model):
@@ -127,11 +171,12 @@ class ModerationDecision(models.Model):
     """
 
     class Action(models.TextChoices):
-        # Approve and pin come with issue 9. Blocking an author is recorded as a hide naming the
-        # author's BlockRule (`rule`, `reason`); trusting one hides nothing, and its rule is the record.
-        # A decision about an author has no posts of its own, which is why it is not one of its events.
+        # Pins come with issue 11. Blocking an author is recorded as a hide naming the author's
+        # BlockRule (`rule`, `reason`); trusting one hides nothing, and its rule is the record. A
+        # decision about an author has no posts of its own, which is why it is not one of its events.
         HIDE = "hide"
         SHOW = "show"
+        APPROVE = "approve"
 
     class Via(models.TextChoices):
         ADMIN = "admin"
@@ -199,8 +244,7 @@ class ModerationEvent(models.Model):
 class BlockRule(models.Model):
     """A word or author that hides posts, or an account trusted not to need approval (feed/blocking.py).
 
-    No topic means every topic. Hiding is global today (`Tweet.hidden`), so a topic's rule hides
-    only posts that belong to that topic alone; per-topic moderation states come later.
+    No topic means every topic; a topic's rule acts on that topic's posts only (TopicPost.state).
     """
 
     class Kind(models.TextChoices):

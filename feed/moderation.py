@@ -13,7 +13,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
 from feed.blocking import Matcher
-from feed.models import BlockRule, ModerationDecision, ModerationEvent, Topic, Tweet
+from feed.models import BlockRule, ModerationDecision, ModerationEvent, Topic, TopicPost, Tweet
 from feed.services import TopicBatch, decision_record
 
 logger = logging.getLogger(__name__)
@@ -23,21 +23,24 @@ def tweets_set_hidden(
     *,
     tweets: Iterable[Tweet],
     hidden: bool,
+    topic: Topic | None = None,
     moderator: AbstractBaseUser | None = None,
     via: str = ModerationDecision.Via.SYSTEM,
     rule_id: int | None = None,
     reason: str = "",
 ) -> list[TopicBatch]:
-    """Hide or show tweets again on every topic they belong to, as stored moderation events.
+    """Hide tweets, or show them again, on `topic` or on every topic they belong to.
 
-    Only tweets whose state changes get an event, so showing a visible tweet again is a no-op and is
+    Only posts whose state changes get an event, so showing a visible post again is a no-op and is
     not recorded. What changes is one ModerationDecision (who, via what, which tweets) for the audit.
     The returned batches only nudge web processes to read the new events now; a process that misses
     the nudge finds them on its next poll (feed/hub.py), so no screen depends on one pub/sub message.
     """
-    _, batches = _hidden_set(
+    _, batches = _posts_set(
         tweet_pks=[t.pk for t in tweets],
-        hidden=hidden,
+        topic_id=topic.pk if topic is not None else None,
+        target=TopicPost.State.HIDDEN if hidden else TopicPost.State.VISIBLE,
+        decided=ModerationDecision.Action.HIDE if hidden else ModerationDecision.Action.SHOW,
         moderator=moderator,
         via=via,
         rule_id=rule_id,
@@ -46,53 +49,101 @@ def tweets_set_hidden(
     return batches
 
 
-def _hidden_set(
+# From which states each target state is reached by a decision. Blocked posts are off already, so
+# hiding leaves them blocked (with their reason); showing, approving or releasing makes any visible.
+_FROM = {
+    TopicPost.State.HIDDEN: (TopicPost.State.VISIBLE, TopicPost.State.PENDING),
+    TopicPost.State.BLOCKED: (TopicPost.State.VISIBLE, TopicPost.State.PENDING),
+    TopicPost.State.VISIBLE: (TopicPost.State.PENDING, TopicPost.State.HIDDEN, TopicPost.State.BLOCKED),
+}
+
+
+def _posts_set(
     *,
     tweet_pks: list[int],
-    hidden: bool,
+    topic_id: int | None,
+    target: str,
+    decided: str,
     moderator: AbstractBaseUser | None,
     via: str,
     rule_id: int | None = None,
     reason: str = "",
 ) -> tuple[set[int], list[TopicBatch]]:
-    """`tweets_set_hidden`, also returning which tweets it changed.
+    """Move the tweets' posts (on `topic_id`, or on all their topics) to `target`; return the tweets
+    whose state changed somewhere, and the nudges to publish after commit.
 
-    The tweets are locked before their state is read: a second moderator's identical decision waits
-    for the first to commit, then finds nothing to change (PostgreSQL re-reads a locked row's state
-    once the lock is released), so a post never gets two events for one state change.
+    The topics are locked before the posts' states are read, as ingest locks them: a second
+    moderator's identical decision waits for the first to commit, then finds nothing to change, so a
+    post never gets two events for one state change; and a post made visible takes its new seq in
+    commit order (TopicPost). One that viewers never had (pending, or blocked at ingest) moves to the
+    top: its row is replaced by one with a new id. One they had goes back to its place.
     """
-    action = ModerationEvent.Action.HIDE if hidden else ModerationEvent.Action.SHOW
+    scope = TopicPost.objects.filter(tweet_id__in=tweet_pks)
+    if topic_id is not None:
+        scope = scope.filter(topic_id=topic_id)
     with transaction.atomic():
-        changed = list(Tweet.objects.select_for_update().filter(pk__in=tweet_pks).exclude(hidden=hidden))
+        topic_ids = set(scope.values_list("topic_id", flat=True))
+        slugs = dict(
+            Topic.objects.select_for_update()
+            .filter(pk__in=topic_ids)
+            .order_by("pk")
+            .values_list("pk", "slug")
+        )
+        changed = list(scope.filter(state__in=_FROM[target]).select_related("tweet").order_by("pk"))
         if not changed:
             return set(), []
-        Tweet.objects.filter(pk__in=[t.pk for t in changed]).update(hidden=hidden)
-        decided = ModerationDecision.Action.HIDE if hidden else ModerationDecision.Action.SHOW
         decision = decision_record(
-            action=decided, moderator=moderator, via=via, tweets=changed, rule_id=rule_id, reason=reason
+            action=decided,
+            moderator=moderator,
+            via=via,
+            tweets=list({post.tweet_id: post.tweet for post in changed}.values()),
+            rule_id=rule_id,
+            reason=reason,
         )
-        links = Tweet.topics.through.objects.filter(tweet__in=changed).order_by("topic_id", "tweet_id")
-        pairs = list(links.values_list("topic_id", "tweet_id"))
-        # Lock the topics: a topic's events then commit in id order, so a web process that has read
-        # up to one id never misses a lower one committed later.
-        list(Topic.objects.select_for_update().filter(pk__in={t for t, _ in pairs}).order_by("pk"))
+        if target == TopicPost.State.VISIBLE:
+            _posts_show(changed)
+        else:
+            TopicPost.objects.filter(pk__in=[post.pk for post in changed]).update(
+                state=target, reason=reason[:300], rule_id=rule_id
+            )
+        action = (
+            ModerationEvent.Action.SHOW if target == TopicPost.State.VISIBLE else ModerationEvent.Action.HIDE
+        )
         events = ModerationEvent.objects.bulk_create(
-            ModerationEvent(topic_id=topic_id, tweet_id=tweet_id, action=action, decision=decision)
-            for topic_id, tweet_id in pairs
+            ModerationEvent(topic_id=post.topic_id, tweet_id=post.tweet_id, action=action, decision=decision)
+            for post in changed
         )
-        newest: dict[int, int] = {}
-        for event in events:
-            newest[event.topic_id] = max(newest.get(event.topic_id, 0), event.pk)
-        slugs = dict(Topic.objects.filter(pk__in=newest).values_list("pk", "slug"))
+    newest: dict[int, int] = {}
+    for event in events:
+        newest[event.topic_id] = max(newest.get(event.topic_id, 0), event.pk)
     batches = [TopicBatch(slugs[pk], "moderation", (), mod=mod) for pk, mod in newest.items()]
-    return {t.pk for t in changed}, batches
+    return {post.tweet_id for post in changed}, batches
 
 
-# What a moderator may ask of a post (or its author) through the API. Approve mode and pins come
-# later (issue 9); until then they are refused with a clear reason.
+def _posts_show(posts: list[TopicPost]) -> None:
+    """Make posts visible: back in their place if viewers had them, else at the top (a new seq)."""
+    kept = [post.pk for post in posts if post.shown]
+    TopicPost.objects.filter(pk__in=kept).update(state=TopicPost.State.VISIBLE, reason="", rule_id=None)
+    moved = [post for post in posts if not post.shown]
+    if moved:
+        TopicPost.objects.filter(pk__in=[post.pk for post in moved]).delete()
+        TopicPost.objects.bulk_create(  # in their old order: approving a page of the queue keeps it
+            TopicPost(
+                topic_id=post.topic_id, tweet_id=post.tweet_id, state=TopicPost.State.VISIBLE, shown=True
+            )
+            for post in moved
+        )
+
+
+# What a moderator may ask of a post (or its author) through the API. Pins come with the wall's
+# work (issue 11); until then they are refused with a clear reason.
 DECISION_ACTIONS = ("approve", "hide", "unhide", "pin", "unpin", "block_author", "trust_author")
-# The posts' state after each post action, as the API reports it.
-_DECISION_STATES = {"hide": "hidden", "unhide": "visible"}
+# Each post action: the state it moves posts to on the topic, and how the audit names it.
+_POST_ACTIONS = {
+    "approve": (TopicPost.State.VISIBLE, ModerationDecision.Action.APPROVE),
+    "unhide": (TopicPost.State.VISIBLE, ModerationDecision.Action.SHOW),
+    "hide": (TopicPost.State.HIDDEN, ModerationDecision.Action.HIDE),
+}
 # Actions about the posts' authors: each makes (or reuses) a global BlockRule of this kind.
 _AUTHOR_RULE_KINDS = {"block_author": BlockRule.Kind.AUTHOR, "trust_author": BlockRule.Kind.TRUSTED}
 DECISION_MAX_POSTS = 500  # posts per request: a page of the queue, well under one statement's limits
@@ -105,7 +156,7 @@ class DecisionRefused(ValueError):
 @dataclass(frozen=True)
 class PostDecided:
     post_id: int
-    state: str  # the post's state once the decision is made: "visible" or "hidden"
+    state: str  # the post's state on the topic once the decision is made (a TopicPost.State)
     applied: bool  # False when the post was in that state already (e.g. another moderator was first)
 
 
@@ -118,74 +169,97 @@ class Decided:
 def posts_decide(
     *, topic: Topic, action: str, post_ids: Sequence[int], moderator: AbstractBaseUser
 ) -> Decided:
-    """Make a moderator's decision about posts of `topic`, via the API.
+    """Make a moderator's decision about posts of `topic`, via the API, on that topic only.
 
     Raises DecisionRefused for an unknown action, one not available yet, or ids that are not posts
     of this topic (nothing is decided then). A post already in the asked state is answered with that
     state and `applied` false, and nothing is recorded for it: two moderators hiding the same post
-    make one decision, not two. Hiding is global for now (Tweet.hidden): the post leaves every topic.
+    make one decision, not two.
     """
     if action not in DECISION_ACTIONS:
         raise DecisionRefused(
             f"unknown action {action[:40]!r}, expected one of: {', '.join(DECISION_ACTIONS)}"
         )
-    if action not in _DECISION_STATES and action not in _AUTHOR_RULE_KINDS:
+    if action not in _POST_ACTIONS and action not in _AUTHOR_RULE_KINDS:
         raise DecisionRefused(f"{action} is not available yet")
     wanted = list(dict.fromkeys(post_ids))  # asked twice is asked once
     if not wanted or len(wanted) > DECISION_MAX_POSTS:
         raise DecisionRefused(f"post_ids must name 1 to {DECISION_MAX_POSTS} posts")
-    found = set(Tweet.objects.filter(topics=topic, pk__in=wanted).values_list("pk", flat=True))
+    found = set(TopicPost.objects.filter(topic=topic, tweet_id__in=wanted).values_list("tweet_id", flat=True))
     missing = [pk for pk in wanted if pk not in found]
     if missing:
         shown = ", ".join(map(str, missing[:20]))
         raise DecisionRefused(f"not posts of topic {topic.slug}: {shown}")
     if action in _AUTHOR_RULE_KINDS:
-        return _authors_decide(kind=_AUTHOR_RULE_KINDS[action], post_ids=wanted, moderator=moderator)
-    state = _DECISION_STATES[action]
-    changed, batches = _hidden_set(
-        tweet_pks=wanted, hidden=state == "hidden", moderator=moderator, via=ModerationDecision.Via.API
+        return _authors_decide(
+            topic=topic, kind=_AUTHOR_RULE_KINDS[action], post_ids=wanted, moderator=moderator
+        )
+    target, decided = _POST_ACTIONS[action]
+    changed, batches = _posts_set(
+        tweet_pks=wanted,
+        topic_id=topic.pk,
+        target=target,
+        decided=decided,
+        moderator=moderator,
+        via=ModerationDecision.Via.API,
     )
-    return Decided([PostDecided(pk, state, pk in changed) for pk in wanted], batches)
+    return Decided(_results(topic, wanted, changed), batches)
 
 
-def _authors_decide(*, kind: str, post_ids: list[int], moderator: AbstractBaseUser) -> Decided:
+def _results(topic: Topic, post_ids: list[int], changed: set[int]) -> list[PostDecided]:
+    states = dict(
+        TopicPost.objects.filter(topic=topic, tweet_id__in=post_ids).values_list("tweet_id", "state")
+    )
+    return [PostDecided(pk, states[pk], pk in changed) for pk in post_ids]
+
+
+def _authors_decide(*, topic: Topic, kind: str, post_ids: list[int], moderator: AbstractBaseUser) -> Decided:
     """Block or trust the authors of posts: one active global rule per author, reused if it exists.
 
     Blocking hides the asked posts at once, as the moderator's decision (via "API", naming the rule),
     then applies the rule to the author's other stored posts as a saved rule is (`block_rule_apply`),
-    so every open page drops them. `applied` is whether the asked post was hidden now. Trusting hides
-    and shows nothing (approve mode will let trusted authors' posts skip its queue); `applied` is
-    whether the author's rule is new, and `state` the post's state as it is.
+    so every open page drops them. Trusting approves the author's posts waiting in any queue, as
+    the rule would have at ingest. `applied` is whether the asked post's state changed now.
     """
     posts = {
         t.pk: t for t in Tweet.objects.filter(pk__in=post_ids).only("pk", "author_id", "author_username")
     }
+    changed, batches = set(), []
     with transaction.atomic():
-        rules = {
-            author_id: _author_rule(kind=kind, author_id=author_id, username=username, moderator=moderator)
-            for author_id, username in {(p.author_id, p.author_username) for p in posts.values()}
-        }
-        if kind == BlockRule.Kind.TRUSTED:
-            hidden = dict(Tweet.objects.filter(pk__in=post_ids).values_list("pk", "hidden"))
-            results = [
-                PostDecided(pk, "hidden" if hidden[pk] else "visible", rules[posts[pk].author_id][1])
-                for pk in post_ids
-            ]
-            return Decided(results, [])
-        changed, batches = set(), []
-        for author_id, (rule, _) in rules.items():
+        for author_id, username in {(p.author_id, p.author_username) for p in posts.values()}:
+            rule, _ = _author_rule(kind=kind, author_id=author_id, username=username, moderator=moderator)
             asked = [pk for pk in post_ids if posts[pk].author_id == author_id]
-            hid, told = _hidden_set(
-                tweet_pks=asked,
-                hidden=True,
-                moderator=moderator,
-                via=ModerationDecision.Via.API,
-                rule_id=rule.pk,
-                reason=f"author @{rule.author_username or rule.value} is blocked",
-            )
-            changed |= hid
-            batches += told + block_rule_apply(rule=rule, moderator=moderator)
-    return Decided([PostDecided(pk, "hidden", pk in changed) for pk in post_ids], batches)
+            if kind == BlockRule.Kind.TRUSTED:
+                theirs = TopicPost.objects.filter(tweet__author_id=author_id, state=TopicPost.State.PENDING)
+                done, told = (
+                    _posts_set(
+                        tweet_pks=list({*asked, *theirs.values_list("tweet_id", flat=True)}),
+                        topic_id=None,
+                        target=TopicPost.State.VISIBLE,
+                        decided=ModerationDecision.Action.APPROVE,
+                        moderator=moderator,
+                        via=ModerationDecision.Via.API,
+                        rule_id=rule.pk,
+                        reason=f"author @{rule.author_username or rule.value} is trusted",
+                    )
+                    if theirs.exists()
+                    else (set(), [])
+                )
+            else:
+                done, told = _posts_set(
+                    tweet_pks=asked,
+                    topic_id=topic.pk,
+                    target=TopicPost.State.HIDDEN,
+                    decided=ModerationDecision.Action.HIDE,
+                    moderator=moderator,
+                    via=ModerationDecision.Via.API,
+                    rule_id=rule.pk,
+                    reason=f"author @{rule.author_username or rule.value} is blocked",
+                )
+                told += block_rule_apply(rule=rule, moderator=moderator)
+            changed |= done & set(asked)
+            batches += told
+    return Decided(_results(topic, post_ids, changed), batches)
 
 
 def _author_rule(
@@ -215,34 +289,39 @@ RETROACTIVE_LIMIT = 10_000
 def block_rule_apply(
     *, rule: BlockRule, moderator: AbstractBaseUser | None = None, limit: int = RETROACTIVE_LIMIT
 ) -> list[TopicBatch]:
-    """Hide the visible stored posts an active word or author rule matches, among the newest `limit`.
+    """Block the visible or pending posts an active word or author rule matches, among the newest
+    `limit`, on the rule's topic (or every topic for a global rule).
 
-    Through tweets_set_hidden (via "rule", naming the rule and its reason), so every open page drops
-    them. A post a moderator has shown again is left alone: the release outranks the rules. A
-    topic's rule only touches posts of that topic alone (hiding is global today).
+    Through the same path as a moderator's hide (via "rule", naming the rule and its reason), so
+    every open page drops them. A post a moderator has shown again is left alone: the release
+    outranks the rules.
     """
     if not rule.is_active or rule.kind == BlockRule.Kind.TRUSTED:
         return []
-    candidates = Tweet.objects.filter(hidden=False).exclude(
-        moderation_decisions__action=ModerationDecision.Action.SHOW
+    candidates = TopicPost.objects.filter(state__in=_FROM[TopicPost.State.BLOCKED]).exclude(
+        tweet__moderation_decisions__action=ModerationDecision.Action.SHOW
     )
     if rule.topic_id is not None:
-        others = Topic.objects.exclude(pk=rule.topic_id)
-        candidates = candidates.filter(topics=rule.topic_id).exclude(topics__in=others)
+        candidates = candidates.filter(topic_id=rule.topic_id)
     if rule.kind == BlockRule.Kind.AUTHOR:
-        candidates = candidates.filter(author_id=rule.value.strip())
-    newest = candidates.order_by("-pk").only(
-        "pk", "author_id", "author_username", "author_name", "text", "raw"
-    )[:limit]
+        candidates = candidates.filter(tweet__author_id=rule.value.strip())
+    newest = (
+        Tweet.objects.filter(pk__in=candidates.values("tweet_id"))
+        .order_by("-pk")
+        .only("pk", "author_id", "author_username", "author_name", "text", "raw")[:limit]
+    )
     matcher = Matcher.compile([rule])
-    matched = [tweet for tweet in newest.iterator(chunk_size=500) if matcher.verdict(tweet)]
+    matched = [tweet.pk for tweet in newest.iterator(chunk_size=500) if matcher.verdict(tweet)]
     reason = matcher.reasons.get(rule.pk, "")
-    logger.info("block rule %d: %d stored posts hidden (%s)", rule.pk, len(matched), reason)
-    return tweets_set_hidden(
-        tweets=matched,
-        hidden=True,
+    logger.info("block rule %d: %d stored posts blocked (%s)", rule.pk, len(matched), reason)
+    _, batches = _posts_set(
+        tweet_pks=matched,
+        topic_id=rule.topic_id,
+        target=TopicPost.State.BLOCKED,
+        decided=ModerationDecision.Action.HIDE,
         moderator=moderator,
         via=ModerationDecision.Via.RULE,
         rule_id=rule.pk,
         reason=reason,
     )
+    return batches

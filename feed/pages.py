@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from feed.api import MODERATE_PERMISSION
 from feed.budget import budget_warning, topic_pause_notice, topic_spend
-from feed.models import Topic
-from feed.selectors import topic_hidden_posts, topics_active_with_recent_counts
+from feed.models import Topic, TopicPost
+from feed.selectors import topic_posts_in_state, topics_active_with_recent_counts
 
 WALL_THEMES = ("dark", "light")
 
@@ -43,7 +43,7 @@ def topic_moderate(request: HttpRequest, slug: str) -> HttpResponse:
     if not request.user.has_perm(MODERATE_PERMISSION):
         raise PermissionDenied(f"you need the {MODERATE_PERMISSION} permission")
     topic = get_object_or_404(Topic, slug=slug, is_active=True)
-    hidden = topic_hidden_posts(topic=topic)
+    hidden = topic_posts_in_state(topic=topic, state=TopicPost.State.HIDDEN)
     # As the admin warns: at 80% of a budget, and while the topic is paused on X (read at page load).
     warning = budget_warning(topic_spend(topic=topic))
     return render(

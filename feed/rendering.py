@@ -77,10 +77,11 @@ def _anchor(href: str, label: str) -> str:
     return f'<a href="{escape(href, quote=True)}" {LINK_ATTRS}>{escape(label)}</a>'
 
 
-def tweet_wire(tweet: Tweet, topic_slugs: list[str]) -> dict[str, Any]:
-    """The tweet as clients receive it, over WebSocket and from the JSON API alike."""
+def tweet_wire(tweet: Tweet, topic_slugs: list[str], *, seq: int) -> dict[str, Any]:
+    """The tweet as clients receive it, over WebSocket and from the JSON API alike; `seq` is its
+    place on the topic it is sent for (TopicPost.pk)."""
     return {
-        "seq": tweet.pk,
+        "seq": seq,
         "id": tweet.x_id,
         "text": tweet.text,
         "html": tweet_html(tweet.text, tweet.entities),

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from django.db.models import Count, Max, Q, QuerySet
 
-from feed.models import ModerationEvent, Topic, Tweet
+from feed.models import ModerationEvent, Topic, TopicPost
 from feed.rendering import encode, tweet_wire
 
 HISTORY_LIMIT = 50  # tweets a socket gets on connect; the page shows at most this many at first
@@ -18,8 +18,8 @@ def topic_get_active(*, slug: str) -> Topic | None:
 
 
 def topics_active_with_counts() -> QuerySet[Topic]:
-    visible = Q(tweets__hidden=False)
-    return Topic.objects.filter(is_active=True).annotate(tweet_count=Count("tweets", filter=visible))
+    visible = Q(posts__state=TopicPost.State.VISIBLE)
+    return Topic.objects.filter(is_active=True).annotate(tweet_count=Count("posts", filter=visible))
 
 
 # The home page and /api/topics/ count every visible tweet of every active topic, and open home pages
@@ -63,26 +63,28 @@ def topics_active_with_recent_counts() -> list[Topic]:
     return recent_topic_counts.get()
 
 
-def _visible_tweets(topic: Topic) -> QuerySet[Tweet]:
-    return Tweet.objects.filter(topics=topic, hidden=False).prefetch_related("topics")
+def _posts(topic: Topic, state: str = TopicPost.State.VISIBLE) -> QuerySet[TopicPost]:
+    """The topic's posts in `state`, with their tweets and the tweets' topics (for the wire)."""
+    posts = TopicPost.objects.filter(topic=topic, state=state)
+    return posts.select_related("tweet").prefetch_related("tweet__topics")
 
 
 def tweets_page(
     *, topic: Topic, after: int | None = None, before: int | None = None, limit: int = HISTORY_LIMIT
-) -> tuple[list[Tweet], bool]:
-    """Tweets of `topic`, newest first, and whether more exist in the paging direction.
+) -> tuple[list[TopicPost], bool]:
+    """Visible posts of `topic`, newest first, and whether more exist in the paging direction.
 
-    With `after`, the page holds the `limit` tweets just after that seq (catch-up pages forward);
-    otherwise the newest `limit` tweets below `before` (paging back).
+    With `after`, the page holds the `limit` posts just after that seq (catch-up pages forward);
+    otherwise the newest `limit` posts below `before` (paging back).
     """
     limit = max(1, min(limit, API_MAX_LIMIT))
-    tweets = _visible_tweets(topic)
+    posts = _posts(topic)
     if before is not None:
-        tweets = tweets.filter(pk__lt=before)
+        posts = posts.filter(pk__lt=before)
     if after is not None:
-        rows = list(tweets.filter(pk__gt=after).order_by("pk")[: limit + 1])
+        rows = list(posts.filter(pk__gt=after).order_by("pk")[: limit + 1])
         return list(reversed(rows[:limit])), len(rows) > limit
-    rows = list(tweets.order_by("-pk")[: limit + 1])
+    rows = list(posts.order_by("-pk")[: limit + 1])
     return rows[:limit], len(rows) > limit
 
 
@@ -92,27 +94,32 @@ def topic_slugs(topics: Iterable[Topic]) -> list[str]:
     return [topic.slug for topic in sorted(topics, key=lambda topic: (topic.name, topic.pk))]
 
 
-def tweet_item(tweet: Tweet, topic_slugs: list[str]) -> tuple[int, str]:
+def post_wire(post: TopicPost) -> dict:
+    """The post in the tweet shape, for a post fetched with its tweet and the tweet's topics."""
+    return tweet_wire(post.tweet, topic_slugs(post.tweet.topics.all()), seq=post.pk)
+
+
+def post_item(post: TopicPost, topic_slugs: list[str]) -> tuple[int, str]:
     """(seq, pre-encoded wire JSON): the unit the hub caches and frames."""
-    return tweet.pk, encode(tweet_wire(tweet, topic_slugs))
+    return post.pk, encode(tweet_wire(post.tweet, topic_slugs, seq=post.pk))
 
 
-def tweet_items(tweets: list[Tweet]) -> list[tuple[int, str]]:
-    """`tweet_item` for tweets fetched with their topics prefetched."""
-    return [tweet_item(t, topic_slugs(t.topics.all())) for t in tweets]
+def post_items(posts: list[TopicPost]) -> list[tuple[int, str]]:
+    """`post_item` for posts fetched as `_posts` fetches them."""
+    return [(post.pk, encode(post_wire(post))) for post in posts]
 
 
 def topic_history_items(*, slug: str, limit: int = HISTORY_LIMIT) -> tuple[int, list[tuple[int, str]]]:
-    """The topic's moderation mark and its newest visible tweets, pre-encoded, newest first.
+    """The topic's moderation mark and its newest visible posts, pre-encoded, newest first.
 
-    The mark is read first: the tweets then reflect at least every decision up to it (a decision
+    The mark is read first: the posts then reflect at least every decision up to it (a decision
     that lands in between is applied again later, which is harmless).
     """
     topic = Topic.objects.filter(slug=slug).first()
     if topic is None:
         return 0, []
     mark = topic_moderation_mark(topic=topic)
-    return mark, tweet_items(list(_visible_tweets(topic).order_by("-pk")[:limit]))
+    return mark, post_items(list(_posts(topic).order_by("-pk")[:limit]))
 
 
 def topic_get_with_mark(*, slug: str) -> tuple[bool, int]:
@@ -141,10 +148,17 @@ MODERATION_PAGE = 500  # decisions per read; a moderator's bulk action is rarely
 
 def topic_moderation_after(
     *, topic: Topic, after: int, limit: int = MODERATION_PAGE
-) -> list[ModerationEvent]:
-    """The topic's moderation events after mark `after`, oldest first, with their tweets' topics."""
-    events = ModerationEvent.objects.filter(topic=topic, pk__gt=after).order_by("pk")
-    return list(events.select_related("tweet").prefetch_related("tweet__topics")[:limit])
+) -> list[tuple[ModerationEvent, TopicPost]]:
+    """The topic's moderation events after mark `after`, oldest first, each with the post as it is
+    now on the topic (its seq is where a "show" puts it back), fetched for the wire."""
+    events = list(ModerationEvent.objects.filter(topic=topic, pk__gt=after).order_by("pk")[:limit])
+    posts = _posts_of(topic, [event.tweet_id for event in events])
+    return [(event, posts[event.tweet_id]) for event in events if event.tweet_id in posts]
+
+
+def _posts_of(topic: Topic, tweet_ids: list[int]) -> dict[int, TopicPost]:
+    posts = TopicPost.objects.filter(topic=topic, tweet_id__in=set(tweet_ids))
+    return {post.tweet_id: post for post in posts.select_related("tweet").prefetch_related("tweet__topics")}
 
 
 def topic_moderation_items_after(*, slug: str, after: int) -> list[tuple[int, str, int, str, str | None]]:
@@ -156,38 +170,39 @@ def topic_moderation_items_after(*, slug: str, after: int) -> list[tuple[int, st
         (
             event.pk,
             event.action,
-            event.tweet_id,
-            event.tweet.x_id,
-            tweet_item(event.tweet, topic_slugs(event.tweet.topics.all()))[1]
-            if event.action == "show"
-            else None,
+            post.pk,
+            post.tweet.x_id,
+            encode(post_wire(post)) if event.action == "show" else None,
         )
-        for event in topic_moderation_after(topic=topic, after=after)
+        for event, post in topic_moderation_after(topic=topic, after=after)
     ]
 
 
 def topic_items_after(*, slug: str, seq: int, limit: int = API_MAX_LIMIT) -> list[tuple[int, str]]:
-    """Up to `limit` visible tweets of the topic after `seq`, oldest first, pre-encoded."""
+    """Up to `limit` visible posts of the topic after `seq`, oldest first, pre-encoded."""
     topic = Topic.objects.filter(slug=slug).first()
     if topic is None:
         return []
-    return tweet_items(list(_visible_tweets(topic).filter(pk__gt=seq).order_by("pk")[:limit]))
+    return post_items(list(_posts(topic).filter(pk__gt=seq).order_by("pk")[:limit]))
 
 
-def topic_pending_posts(*, topic: Topic) -> list[Tweet]:
-    """The topic's posts waiting for a moderator's decision, oldest first, with their topics.
+QUEUE_LIMIT = 500  # pending posts per read of the queue: a moderator works from the oldest
 
-    Approve mode (issue 9) fills this: a topic that shows only approved posts holds new ones here
-    until a moderator approves or hides them. Until then every post is shown as it arrives, so no
-    post is pending and the queue is always empty.
-    """
-    return []
+
+def topic_pending_posts(*, topic: Topic, limit: int = QUEUE_LIMIT) -> list[TopicPost]:
+    """The topic's posts waiting for a moderator's approval (approve mode), oldest first."""
+    return list(_posts(topic, TopicPost.State.PENDING).order_by("pk")[:limit])
 
 
 MODERATION_HIDDEN_LIMIT = 50  # hidden posts the moderation page opens with: as many as the history
 
 
-def topic_hidden_posts(*, topic: Topic, limit: int = MODERATION_HIDDEN_LIMIT) -> list[dict]:
-    """The topic's newest hidden posts in the tweet shape plus `post_id`, newest first."""
-    rows = Tweet.objects.filter(topics=topic, hidden=True).prefetch_related("topics").order_by("-pk")
-    return [{**tweet_wire(t, topic_slugs(t.topics.all())), "post_id": t.pk} for t in rows[:limit]]
+def moderation_wire(post: TopicPost) -> dict:
+    """A post as moderators see it: the tweet shape plus `post_id` (the stored tweet's id, the same
+    on every topic and across approval), its state on this topic, and why it is blocked."""
+    return {**post_wire(post), "post_id": post.tweet_id, "state": post.state, "reason": post.reason}
+
+
+def topic_posts_in_state(*, topic: Topic, state: str, limit: int = MODERATION_HIDDEN_LIMIT) -> list[dict]:
+    """The topic's newest posts in `state` (hidden, blocked), in moderation_wire shape, newest first."""
+    return [moderation_wire(post) for post in _posts(topic, state).order_by("-pk")[:limit]]

@@ -17,12 +17,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from feed.blocking import Verdict, block_rules
+from feed.admission import Admission, post_admission
+from feed.blocking import block_rules
 from feed.budget import Spend, topic_spend_add
-from feed.models import ModerationDecision, Topic, Tweet
+from feed.models import ModerationDecision, Topic, TopicPost, Tweet
 from feed.normalize import NormalizedTweet
 from feed.rule_check import RuleCheckUnavailable, RuleOutcome, rules_check
-from feed.selectors import topic_slugs, tweet_item
+from feed.selectors import post_item, topic_slugs
 from streamer.rules import RuleError, validate_rule
 
 logger = logging.getLogger(__name__)
@@ -41,15 +42,15 @@ class TopicBatch:
 
 
 def tweets_ingest(*, tweets: Sequence[NormalizedTweet]) -> list[TopicBatch]:
-    """Store tweets idempotently and return one batch per topic for what was newly stored.
+    """Store tweets idempotently and return one batch per topic for what is newly visible there.
 
     Idempotent on the X id (unique constraint) because the same tweet can arrive twice: X may
     redeliver around a reconnect, and a worker restarted mid-batch sees it again. A tweet seen
     before is not stored, linked or announced again. Tweets that match no known topic are dropped.
 
-    A new tweet that an active block rule matches (feed/blocking.py) is stored hidden, recorded as
-    a "rule" decision for the audit, and never announced. The rules are checked in Python before
-    the one INSERT, against rules compiled once per change.
+    Each new tweet gets one TopicPost per topic it matches, in the state feed/admission.py gives it
+    there: visible (announced), pending approval, or blocked by a rule or filter (stored with the
+    reason, never announced; a block rule's hits are recorded as "rule" decisions for the audit).
     """
     by_id = {t.x_id: t for t in tweets}
     if not by_id:
@@ -65,7 +66,10 @@ def tweets_ingest(*, tweets: Sequence[NormalizedTweet]) -> list[TopicBatch]:
 
 def _ingest(by_id: dict[str, NormalizedTweet]) -> list[TopicBatch]:
     with transaction.atomic():
-        topics = {t.slug: t for t in Topic.objects.filter(slug__in=_all_slugs(by_id.values()))}
+        slugs = _all_slugs(by_id.values())
+        # The topics' rows are locked until commit, as an approval locks them: within a topic,
+        # seqs (TopicPost ids) then commit in increasing order (see TopicPost).
+        topics = {t.slug: t for t in Topic.objects.select_for_update().filter(slug__in=slugs).order_by("pk")}
         existing = set(Tweet.objects.filter(x_id__in=by_id).order_by().values_list("x_id", flat=True))
         # Each new tweet's known topics.
         linked = {
@@ -76,40 +80,51 @@ def _ingest(by_id: dict[str, NormalizedTweet]) -> list[TopicBatch]:
         if not linked:
             return []  # all seen before, or for no topic: no rules to read, nothing to write
         rules = block_rules.get()
-        blocked = {
-            x_id: verdict
+        admitted = {
+            x_id: [(topic, post_admission(by_id[x_id], topic, rules)) for topic in linked_topics]
             for x_id, linked_topics in linked.items()
-            if (verdict := rules.verdict(by_id[x_id], topic_ids=[t.pk for t in linked_topics]))
         }
-        # One INSERT ... RETURNING: the rows come back with their seqs, in arrival order.
-        stored = Tweet.objects.bulk_create([_new_row(by_id[x_id], hidden=x_id in blocked) for x_id in linked])
-        Link = Tweet.topics.through
-        links = [Link(tweet_id=row.pk, topic_id=topic.pk) for row in stored for topic in linked[row.x_id]]
-        Link.objects.bulk_create(links)
-        # Hidden posts too: X billed them all. Each topic a post is linked to counts it (feed/budget.py).
-        topic_spend_add(counts=Counter(link.topic_id for link in links))
-        if blocked:
-            _rule_decisions_record(blocked, [row for row in stored if row.hidden])
+        # One INSERT ... RETURNING each: the rows come back with their ids, in arrival order.
+        stored = Tweet.objects.bulk_create([_new_row(by_id[x_id]) for x_id in linked])
+        posts = TopicPost.objects.bulk_create(
+            _new_post(row, topic, admission) for row in stored for topic, admission in admitted[row.x_id]
+        )
+        # Blocked and pending posts too: X billed them all. Each topic counts it (feed/budget.py).
+        topic_spend_add(counts=Counter(post.topic_id for post in posts))
+        _rule_decisions_record([post for post in posts if post.rule_id is not None])
     # Batches from what was just written, not read back: this runs once per tweet at a busy event.
-    return _batches([(row, topic_slugs(linked[row.x_id])) for row in stored if not row.hidden])
+    slugs_of = {row.pk: topic_slugs(linked[row.x_id]) for row in stored}
+    visible = [post for post in posts if post.state == TopicPost.State.VISIBLE]
+    return _batches([(post, slugs_of[post.tweet_id]) for post in visible])
 
 
-def _rule_decisions_record(verdicts: dict[str, Verdict], rows: list[Tweet]) -> None:
-    """One "rule" decision per rule for the tweets it kept off the pages at ingest.
+def _new_post(row: Tweet, topic: Topic, admission: Admission) -> TopicPost:
+    return TopicPost(
+        topic=topic,
+        tweet=row,
+        state=admission.state,
+        shown=admission.state == TopicPost.State.VISIBLE,
+        reason=admission.reason,
+        rule_id=admission.rule_id,
+    )
+
+
+def _rule_decisions_record(posts: list[TopicPost]) -> None:
+    """One "rule" decision per rule for the posts it kept off their topics at ingest.
 
     No ModerationEvents: those tell pages to drop a tweet, and pages never got these.
     """
-    by_rule: dict[Verdict, list[Tweet]] = defaultdict(list)
-    for row in rows:
-        by_rule[verdicts[row.x_id]].append(row)
-    for verdict, tweets in by_rule.items():
+    by_rule: dict[tuple[int, str], list[Tweet]] = defaultdict(list)
+    for post in posts:
+        by_rule[post.rule_id, post.reason].append(post.tweet)
+    for (rule_id, reason), tweets in by_rule.items():
         decision_record(
             action=ModerationDecision.Action.HIDE,
             moderator=None,
             via=ModerationDecision.Via.RULE,
-            tweets=tweets,
-            rule_id=verdict.rule_id,
-            reason=verdict.reason,
+            tweets=list(dict.fromkeys(tweets)),
+            rule_id=rule_id,
+            reason=reason,
         )
 
 
@@ -221,17 +236,15 @@ def decision_record(
 
 def topic_latest_seqs() -> dict[str, int]:
     """The newest stored seq of each active topic: where the worker's publishing starts from."""
-    rows = Tweet.topics.through.objects.filter(topic__is_active=True).values_list("topic__slug")
-    return dict(rows.annotate(newest=Max("tweet_id")).values_list("topic__slug", "newest"))
+    rows = TopicPost.objects.filter(topic__is_active=True).values_list("topic__slug")
+    return dict(rows.annotate(newest=Max("id")).values_list("topic__slug", "newest"))
 
 
-def _batches(rows: list[tuple[Tweet, list[str]]]) -> list[TopicBatch]:
-    """One "tweets" batch per topic, from rows in seq order with their topics' slugs."""
+def _batches(rows: list[tuple[TopicPost, list[str]]]) -> list[TopicBatch]:
+    """One "tweets" batch per topic, from visible posts in seq order with their tweets' topics."""
     by_topic: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for row, slugs in rows:
-        item = tweet_item(row, slugs)
-        for slug in slugs:
-            by_topic[slug].append(item)
+    for post, slugs in rows:
+        by_topic[post.topic.slug].append(post_item(post, slugs))
     return [
         TopicBatch(slug, "tweets", tuple(s for s, _ in pairs), items=tuple(i for _, i in pairs))
         for slug, pairs in by_topic.items()
@@ -249,9 +262,8 @@ def _known(tweet: NormalizedTweet, topics: dict[str, Topic]) -> bool:
     return False
 
 
-def _new_row(t: NormalizedTweet, *, hidden: bool) -> Tweet:
+def _new_row(t: NormalizedTweet) -> Tweet:
     return Tweet(
-        hidden=hidden,
         x_id=t.x_id,
         text=t.text,
         lang=t.lang,

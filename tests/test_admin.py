@@ -3,6 +3,7 @@
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
+from post_states import state_of
 
 from feed.models import Topic, Tweet
 
@@ -12,7 +13,14 @@ pytestmark = pytest.mark.django_db
 
 
 def add_topic(client, **fields):
-    data = {"name": "Python", "slug": "python", "query": "python", "is_active": "on", **fields}
+    data = {
+        "name": "Python",
+        "slug": "python",
+        "query": "python",
+        "is_active": "on",
+        "moderation": "open",
+        **fields,
+    }
     return client.post(reverse("admin:feed_topic_add"), data)
 
 
@@ -89,8 +97,7 @@ def test_hide_action_hides_tweets(admin_client):
     tweet = Tweet.objects.get()
     url = reverse("admin:feed_tweet_changelist")
     admin_client.post(url, {"action": "hide", "_selected_action": [tweet.pk]})
-    tweet.refresh_from_db()
-    assert tweet.hidden
+    assert state_of(tweet) == "hidden"
 
 
 @pytest.mark.parametrize("url_name", ["admin:feed_tweet_changelist", "admin:feed_topic_changelist"])
@@ -132,8 +139,7 @@ def test_staff_who_may_only_view_cannot_moderate(client, django_user_model):
     client.force_login(viewer)
     tweet = Tweet.objects.get()
     client.post(reverse("admin:feed_tweet_changelist"), {"action": "hide", "_selected_action": [tweet.pk]})
-    tweet.refresh_from_db()
-    assert not tweet.hidden
+    assert state_of(tweet) == "visible"
 
 
 def test_a_topics_slug_is_fixed_once_it_exists(admin_client):
@@ -159,7 +165,7 @@ def test_the_topic_list_and_form_show_the_rule_state_and_x_reason(admin_client):
 def test_editing_a_topics_rule_marks_it_pending_until_the_worker_reports(admin_client):
     topic = Topic.objects.create(name="Python", slug="python", query="python", rule_state="active")
     url = reverse("admin:feed_topic_change", args=[topic.pk])
-    admin_client.post(url, {"name": "Python", "query": "#python", "is_active": "on"})
+    admin_client.post(url, {"name": "Python", "query": "#python", "is_active": "on", "moderation": "open"})
     topic.refresh_from_db()
     assert (topic.query, topic.rule_state) == ("#python", "pending")
 

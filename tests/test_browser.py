@@ -20,7 +20,7 @@ import pytest
 from channels.layers import channel_layers
 from playwright.sync_api import Page, expect
 
-from feed.models import Topic, Tweet
+from feed.models import Topic, TopicPost, Tweet
 from feed.moderation import tweets_set_hidden
 from feed.publishing import publish_batches_sync
 
@@ -33,8 +33,8 @@ expect.set_options(timeout=10_000)
 
 
 def _db_rows(slug: str) -> list[tuple[int, str]]:
-    rows = Tweet.objects.filter(topics__slug=slug, hidden=False).order_by("-pk").values_list("pk", "text")
-    return [(pk, text) for pk, text in rows]
+    posts = TopicPost.objects.filter(topic__slug=slug, state="visible").order_by("-pk")
+    return list(posts.values_list("pk", "tweet__text"))
 
 
 def _wait(predicate, timeout: float = 15.0, what: str = "condition") -> None:

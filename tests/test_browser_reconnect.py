@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import WebSocketRoute, expect
 
-from feed.models import Topic, Tweet
+from feed.models import Topic, TopicPost, Tweet
 from feed.moderation import tweets_set_hidden
 from feed.rendering import tweet_wire
 
@@ -38,8 +38,7 @@ def test_connection_state_machine(browser, start_server, orm) -> None:
             )
             for i in range(5)
         ]
-        topic.tweets.add(*made)
-        return [t.pk for t in made]
+        return [TopicPost.objects.create(topic=topic, tweet=t, state="visible", shown=True).pk for t in made]
 
     seqs = orm(make_tweets)
 
@@ -85,7 +84,7 @@ def test_connection_state_machine(browser, start_server, orm) -> None:
 
     # While the page is away, a moderator hides tweet 1, which the page shows: the next history
     # names a newer moderation mark, and the page reads the decisions it missed from the API.
-    orm(lambda: tweets_set_hidden(tweets=[Tweet.objects.get(pk=seqs[1])], hidden=True))
+    orm(lambda: tweets_set_hidden(tweets=[TopicPost.objects.get(pk=seqs[1]).tweet], hidden=True))
     connects[0].close(code=4408, reason="too slow")
     expect(page.locator("#feed > .tweet")).to_have_count(4)
     assert [seq for seq, _ in feed_rows(page)] == [seqs[4], seqs[3], seqs[2], seqs[0]]
@@ -120,8 +119,8 @@ def test_a_page_away_for_long_fetches_only_what_it_shows(browser, start_server, 
             )
             for i in range(count)
         )
-        topic.tweets.add(*made)
-        return [tweet_wire(t, ["busy"]) for t in Tweet.objects.filter(pk__in=[t.pk for t in made])]
+        posts = TopicPost.objects.bulk_create(TopicPost(topic=topic, tweet=t, state="visible") for t in made)
+        return [tweet_wire(post.tweet, ["busy"], seq=post.pk) for post in posts]
 
     first = orm(make_tweets, 1)
     connects: list[WebSocketRoute] = []

@@ -8,7 +8,7 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from feed import hub
-from feed.models import Topic, Tweet
+from feed.models import Topic, TopicPost
 from feed.moderation import tweets_set_hidden
 from feed.publishing import HEARTBEAT_GROUP, HEARTBEAT_MESSAGE_TYPE, publish_batches
 from feed.services import topics_deactivate
@@ -93,10 +93,12 @@ async def test_hiding_a_tweet_removes_it_live_and_from_history(topic):
     await database_sync_to_async(ingest)("python keep", "python spam", tags=["python"])
     communicator = await connect("python")
     await receive(communicator)
-    spam = await database_sync_to_async(Tweet.objects.get)(text="python spam")
-    await publish_batches(await database_sync_to_async(tweets_set_hidden)(tweets=[spam], hidden=True))
+    spam = await database_sync_to_async(TopicPost.objects.select_related("tweet").get)(
+        tweet__text="python spam"
+    )
+    await publish_batches(await database_sync_to_async(tweets_set_hidden)(tweets=[spam.tweet], hidden=True))
     hide = await receive(communicator)
-    assert (hide["type"], hide["ids"], hide["seqs"]) == ("hide", [spam.x_id], [spam.pk])
+    assert (hide["type"], hide["ids"], hide["seqs"]) == ("hide", [spam.tweet.x_id], [spam.pk])
     await communicator.disconnect()
     later = await connect("python")
     assert [t["text"] for t in (await receive(later))["tweets"]] == ["python keep"]

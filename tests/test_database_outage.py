@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 from django.conf import settings
 
-from feed.models import Topic, Tweet
+from feed.models import Topic, TopicPost, Tweet
 from streamer.status import worker_status_get
 
 from conftest import wait_until
@@ -115,8 +115,7 @@ def test_a_database_outage_keeps_the_capped_posts_sheds_the_rest_and_the_worker_
         await watching
 
     asyncio.run(watch_a_new_post())
-    after = Tweet.objects.get(text="python after")
-    assert viewer.seqs[-1] == after.pk
+    assert viewer.seqs[-1] == TopicPost.objects.get(tweet__text="python after").pk
     assert wait_until(lambda: health(server) == {"status": "ok"}, 10)
     assert health(server, staff)["failing"] == []
 

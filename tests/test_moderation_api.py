@@ -8,6 +8,7 @@ from django.contrib.auth.models import Permission
 from django.db import connection, connections
 from django.test import Client
 from django.urls import reverse
+from post_states import is_visible, off_texts, state_of
 
 from feed import api, moderation
 from feed.models import BlockRule, ModerationDecision, ModerationEvent, Topic, Tweet
@@ -59,7 +60,8 @@ def decide(client: Client, action: str, post_ids: list[int], *, csrf: bool = Tru
     return client.post(url, body, content_type="application/json", headers=headers)
 
 
-def test_a_moderator_hides_posts_and_is_told_each_ones_state(moderator, published):
+def test_a_moderator_hides_posts_on_their_topic_and_is_told_each_ones_state(moderator, published, topics):
+    python, django = topics
     ingest("spam one", "spam two", tags=["python", "django"])
     spam = list(Tweet.objects.order_by("pk"))
     response = decide(session(moderator), "hide", pks(spam))
@@ -67,15 +69,13 @@ def test_a_moderator_hides_posts_and_is_told_each_ones_state(moderator, publishe
     assert response.json() == {
         "results": [{"post_id": t.pk, "state": "hidden", "applied": True} for t in spam]
     }
-    assert all(t.hidden for t in Tweet.objects.all())
+    assert off_texts(python) == {"spam one", "spam two"}
+    assert off_texts(django) == set()  # moderation is per topic: the django wall keeps them
     decision = ModerationDecision.objects.get()
     assert (decision.action, decision.via, decision.moderator) == ("hide", "api", moderator)
-    assert ModerationEvent.objects.filter(decision=decision).count() == 4  # two posts on two topics
-    # Pages are nudged after commit, as from the admin: one per topic, up to its newest mark.
-    assert sorted((b.topic_slug, b.kind) for b in published) == [
-        ("django", "moderation"),
-        ("python", "moderation"),
-    ]
+    assert ModerationEvent.objects.filter(decision=decision, topic=python).count() == 2
+    # Pages are nudged after commit, as from the admin, up to the topic's newest mark.
+    assert [(b.topic_slug, b.kind) for b in published] == [("python", "moderation")]
 
 
 def test_a_second_hide_is_answered_with_the_state_and_not_applied_again(moderator, published):
@@ -94,7 +94,7 @@ def test_unhide_shows_a_hidden_post_again(moderator, published):
     decide(client, "hide", [post.pk])
     response = decide(client, "unhide", [post.pk])
     assert response.json()["results"] == [{"post_id": post.pk, "state": "visible", "applied": True}]
-    assert not Tweet.objects.get().hidden
+    assert is_visible(post)
     assert list(ModerationEvent.objects.order_by("pk").values_list("action", flat=True)) == ["hide", "show"]
 
 
@@ -107,11 +107,11 @@ def test_a_failed_publish_is_a_warning_and_the_decision_stands(moderator, monkey
     response = decide(session(moderator), "hide", pks(Tweet.objects.all()))
     assert response.status_code == 200
     assert "redis is away" in response.json()["warning"]
-    assert Tweet.objects.get().hidden
+    assert state_of(Tweet.objects.get()) == "hidden"
 
 
-@pytest.mark.parametrize("action", ["approve", "pin", "unpin"])
-def test_approve_mode_and_pins_are_refused_clearly(moderator, published, action):
+@pytest.mark.parametrize("action", ["pin", "unpin"])
+def test_pins_are_refused_clearly(moderator, published, action):
     ingest("spam", tags=["python"])
     response = decide(session(moderator), action, pks(Tweet.objects.all()))
     assert (response.status_code, response.json()) == (400, {"error": f"{action} is not available yet"})
@@ -133,11 +133,7 @@ def test_block_author_blocks_each_author_once_and_hides_their_other_posts(modera
         None,
         moderator,
     )
-    assert set(Tweet.objects.filter(hidden=True).values_list("text", flat=True)) == {
-        "spam 1",
-        "spam 2",
-        "spam elsewhere",
-    }
+    assert off_texts() == {"spam 1", "spam 2", "spam elsewhere"}
     assert {b.topic_slug for b in published} == {"python", "django"}  # both topics' pages drop them
 
 
@@ -164,21 +160,21 @@ def test_blocking_a_blocked_author_again_reuses_the_rule(moderator, published):
     assert BlockRule.objects.count() == 1
 
 
-def test_a_blocked_authors_new_posts_are_stored_hidden(moderator, published):
+def test_a_blocked_authors_new_posts_are_stored_blocked(moderator, published):
     ingest("spam", tags=["python"], username="spammer", author_id="666")
     decide(session(moderator), "block_author", pks(Tweet.objects.all()))
     assert ingest("more spam", tags=["python"], username="spammer", author_id="666") == []
-    assert Tweet.objects.get(text="more spam").hidden
+    assert state_of(Tweet.objects.get(text="more spam")) == "blocked"
 
 
 def test_trust_author_stores_a_trusted_rule_and_hides_nothing(moderator, published):
     ingest("good 1", "good 2", tags=["python"], username="friend", author_id="8")
     posts = pks(Tweet.objects.order_by("pk"))
     response = decide(session(moderator), "trust_author", posts)
-    # `applied`: the author's rule is new (both posts are by one author, who gets one rule).
+    # `applied`: whether the post's state changed; on an open topic they were visible already.
     assert response.json()["results"] == [
-        {"post_id": posts[0], "state": "visible", "applied": True},
-        {"post_id": posts[1], "state": "visible", "applied": True},
+        {"post_id": posts[0], "state": "visible", "applied": False},
+        {"post_id": posts[1], "state": "visible", "applied": False},
     ]
     rule = BlockRule.objects.get()
     assert (rule.kind, rule.value, rule.author_username, rule.created_by) == (
@@ -187,8 +183,20 @@ def test_trust_author_stores_a_trusted_rule_and_hides_nothing(moderator, publish
         "friend",
         moderator,
     )
-    assert not Tweet.objects.filter(hidden=True).exists()
+    assert off_texts() == set()
     assert not ModerationDecision.objects.exists() and published == []
+
+
+def test_trusting_an_author_approves_their_posts_waiting_on_every_topic(moderator, published, topics):
+    Topic.objects.update(moderation="approve")
+    ingest("good here", tags=["python"], username="friend", author_id="8")
+    ingest("good there", tags=["django"], username="friend", author_id="8")
+    ingest("someone else", tags=["python"], username="bob", author_id="7")
+    asked = Tweet.objects.get(text="good here")
+    response = decide(session(moderator), "trust_author", [asked.pk])
+    assert response.json()["results"] == [{"post_id": asked.pk, "state": "visible", "applied": True}]
+    assert off_texts() == {"someone else"}
+    assert ingest("new and trusted", tags=["python"], username="friend", author_id="8") != []
 
 
 @pytest.mark.parametrize(
@@ -220,7 +228,7 @@ def test_posts_of_another_topic_are_refused_and_nothing_is_decided(moderator, pu
     response = decide(session(moderator), "hide", [*pks(posts), 999999])
     assert response.status_code == 400
     assert response.json() == {"error": f"not posts of topic python: {posts[1].pk}, 999999"}
-    assert not Tweet.objects.filter(hidden=True).exists()
+    assert off_texts() == set()
 
 
 @pytest.mark.parametrize("url", [QUEUE, DECISIONS])
@@ -239,7 +247,7 @@ def test_a_decision_without_the_csrf_token_is_refused(moderator, published):
     response = decide(session(moderator), "hide", pks(Tweet.objects.all()), csrf=False)
     assert response.status_code == 403
     assert response.json()["error"].startswith("CSRF check failed")
-    assert not Tweet.objects.get().hidden
+    assert is_visible(Tweet.objects.get())
 
 
 def test_an_unknown_topic_answers_404_json(moderator):
@@ -255,21 +263,43 @@ def test_superusers_moderate_without_being_given_the_permission(admin_user, topi
     assert session(admin_user).get(QUEUE).status_code == 200
 
 
-def test_the_queue_is_empty_until_approve_mode(moderator):
-    ingest("waiting for nobody", tags=["python"])
+def test_an_open_topic_has_an_empty_queue(moderator):
+    ingest("shown at once", tags=["python"])
     response = session(moderator).get(QUEUE)
     assert (response.status_code, response.json()) == (200, {"tweets": []})
 
 
-def test_queued_posts_come_in_the_tweet_shape_with_their_post_id(moderator, monkeypatch):
-    ingest("older", "newer", tags=["python"])
+def test_queued_posts_come_oldest_first_in_the_tweet_shape_with_their_post_id(moderator, topics):
+    Topic.objects.filter(slug="python").update(moderation="approve")
+    assert ingest("older", "newer", tags=["python"]) == []  # nothing announced: nothing shows yet
     pending = list(Tweet.objects.order_by("pk"))
-    monkeypatch.setattr(api, "topic_pending_posts", lambda *, topic: pending)  # as approve mode will
     rows = session(moderator).get(QUEUE).json()["tweets"]
-    assert [(r["post_id"], r["seq"], r["text"], r["topics"]) for r in rows] == [
-        (t.pk, t.pk, t.text, ["python"]) for t in pending
+    assert [(r["post_id"], r["text"], r["topics"], r["state"]) for r in rows] == [
+        (t.pk, t.text, ["python"], "pending") for t in pending
     ]
-    assert {"id", "html", "created_at", "url", "author", "lang"} <= rows[0].keys()
+    assert {"id", "seq", "html", "created_at", "url", "author", "lang"} <= rows[0].keys()
+
+
+def test_an_approved_post_takes_the_top_of_the_wall_and_pages_are_told(moderator, published, topics, client):
+    Topic.objects.filter(slug="python").update(moderation="approve")
+    ingest("waited", tags=["python"], username="bob", author_id="7")
+    BlockRule.objects.create(kind="trusted", value="8")
+    ingest("trusted and shown at once", tags=["python"], username="friend", author_id="8")
+    waited = Tweet.objects.get(text="waited")
+    response = decide(session(moderator), "approve", [waited.pk])
+    assert response.json()["results"] == [{"post_id": waited.pk, "state": "visible", "applied": True}]
+    shown = client.get("/api/topics/python/tweets/").json()["tweets"]
+    assert [t["text"] for t in shown] == ["waited", "trusted and shown at once"]  # newest seq first
+    assert shown[0]["seq"] > shown[1]["seq"]
+    event = ModerationEvent.objects.get()
+    assert (event.action, event.decision.action) == ("show", "approve")
+    moderation = client.get("/api/topics/python/moderation/?after=0").json()["events"]
+    assert [(e["action"], e["seq"], e["tweet"]["text"]) for e in moderation] == [
+        ("show", shown[0]["seq"], "waited")
+    ]
+    assert [(b.topic_slug, b.kind) for b in published] == [("python", "moderation")]
+    again = decide(session(moderator), "approve", [waited.pk])
+    assert again.json()["results"] == [{"post_id": waited.pk, "state": "visible", "applied": False}]
 
 
 @pytest.mark.postgres_only
@@ -321,5 +351,5 @@ def test_two_moderators_hiding_a_post_at_once_make_one_decision(django_user_mode
     second.join(10)
     assert [(r.state, r.applied) for r in results["first"]] == [("hidden", True)]
     assert [(r.state, r.applied) for r in results["second"]] == [("hidden", False)]
-    assert ModerationEvent.objects.count() == 2  # one per topic
+    assert ModerationEvent.objects.count() == 1  # on the python topic only
     assert ModerationDecision.objects.get().moderator_name == "first"

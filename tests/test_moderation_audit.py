@@ -41,15 +41,17 @@ def test_hiding_in_the_admin_records_who_what_when_and_which_posts(admin_client,
     assert not ModerationEvent.objects.filter(decision=None).exists()
 
 
-def test_hiding_in_the_tweet_form_stores_the_event_and_its_moderator(admin_client, admin_user, topics):
-    ingest("spam", tags=["python"])
+def test_the_tweet_page_shows_its_state_on_each_topic_and_edits_none(admin_client, topics):
+    ingest("spam", tags=["python", "django"])
     tweet = Tweet.objects.get()
-    form = {"hidden": "on", "topics": [t.pk for t in topics]}
-    response = admin_client.post(reverse("admin:feed_tweet_change", args=[tweet.pk]), form)
-    assert response.status_code == 302
-    assert ModerationDecision.objects.get().moderator == admin_user
-    # The event is what tells open pages; the form used to save the flag first, leaving none.
-    assert ModerationEvent.objects.get(tweet=tweet).action == "hide"
+    tweets_set_hidden(tweets=[tweet], hidden=True, topic=topics[0])
+    page = admin_client.get(reverse("admin:feed_tweet_change", args=[tweet.pk]))
+    states = [
+        (post.topic.slug, post.state) for post in page.context["inline_admin_formsets"][0].formset.queryset
+    ]
+    assert sorted(states) == [("django", "visible"), ("python", "hidden")]
+    # Decisions go through the actions, which record and announce them; a form would do neither.
+    assert not page.context["adminform"].form.fields
 
 
 def test_a_decision_outlives_the_moderators_account(admin_client, django_user_model, topics):

@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 
 from feed import hub, topic_lookup
 from feed.hub import get_hub
-from feed.models import ModerationEvent, Topic, Tweet
+from feed.models import ModerationEvent, Topic, TopicPost, Tweet
 from feed.moderation import tweets_set_hidden
 from feed.publishing import publish_batches
 from feed.viewer import ViewerSocket
@@ -100,7 +100,9 @@ async def test_a_batch_published_twice_reaches_pages_once_and_leaves_no_hole_in_
     assert received == [f"python new {n}" for n in range(30)]
     later = await connect("python")
     history = [t["seq"] for t in (await receive(later))["tweets"]]
-    newest = await database_sync_to_async(lambda: list(Tweet.objects.values_list("pk", flat=True)[:50]))()
+    newest = await database_sync_to_async(
+        lambda: list(TopicPost.objects.order_by("-pk").values_list("pk", flat=True)[:50])
+    )()
     assert history == newest
     await page.disconnect(), await later.disconnect()
 
@@ -143,6 +145,7 @@ async def test_the_api_lists_the_decisions_after_a_mark(client):
     spam = await hide("python spam", publish=False)
     response = await database_sync_to_async(client.get)("/api/topics/python/moderation/?after=0")
     (event,) = json.loads(response.content)["events"]
-    assert (event["action"], event["id"], event["seq"], event["tweet"]) == ("hide", spam.x_id, spam.pk, None)
+    seq = await database_sync_to_async(lambda: TopicPost.objects.get(tweet=spam).pk)()
+    assert (event["action"], event["id"], event["seq"], event["tweet"]) == ("hide", spam.x_id, seq, None)
     later = await database_sync_to_async(client.get)(f"/api/topics/python/moderation/?after={event['mod']}")
     assert json.loads(later.content) == {"events": [], "has_more": False}

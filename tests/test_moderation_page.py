@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from feed.budget import topic_spend_add
 from feed.models import Topic, Tweet
+from feed.moderation import tweets_set_hidden
 
 from payloads import ingest
 
@@ -59,10 +60,11 @@ def test_an_unknown_topic_is_404_for_a_moderator(admin_user, topic):
 
 def test_the_page_opens_with_the_topics_hidden_posts_newest_first(admin_user, topic):
     ingest("fine", "spam 1", "spam 2", tags=["python"])
-    Tweet.objects.filter(text__startswith="spam").update(hidden=True)
+    spam = Tweet.objects.filter(text__startswith="spam").order_by("-pk")
+    tweets_set_hidden(tweets=spam, hidden=True)
     response = logged_in(admin_user).get(PAGE)
     hidden = response.context["hidden_posts"]
-    assert [(p["text"], p["post_id"] == p["seq"]) for p in hidden] == [("spam 2", True), ("spam 1", True)]
+    assert [(p["text"], p["post_id"], p["state"]) for p in hidden] == [(t.text, t.pk, "hidden") for t in spam]
     assert 'id="hidden-posts" type="application/json"' in response.content.decode()
 
 

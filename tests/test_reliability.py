@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from feed.models import Topic, Tweet
+from feed.models import Topic, TopicPost, Tweet
 from feed.moderation import tweets_set_hidden
 
 from conftest import wait_until
@@ -48,7 +48,7 @@ def test_tweets_published_while_redis_is_down_still_reach_an_open_page(stack, x_
         await watching
 
     asyncio.run(scenario())
-    stored = sorted(Tweet.objects.values_list("pk", flat=True))
+    stored = sorted(TopicPost.objects.values_list("pk", flat=True))
     assert sorted(viewer.seqs) == stored  # every stored tweet, exactly once
     assert "buffering" in worker.output()
     # Whether the missed tweets came back through the worker's buffer or the hub's catch-up from the
@@ -84,7 +84,7 @@ def test_a_hide_made_while_redis_is_down_reaches_an_open_page(stack, x_emulator,
         await watching
 
     asyncio.run(new_page())
-    assert fresh.seqs == [Tweet.objects.get(text="python keep").pk]
+    assert fresh.seqs == [TopicPost.objects.get(tweet__text="python keep").pk]
 
 
 def test_sigterm_stores_and_publishes_everything_received_before_exit(stack, x_emulator):

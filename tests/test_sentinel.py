@@ -7,7 +7,7 @@ import sys
 import pytest
 import redis
 
-from feed.models import Topic, Tweet
+from feed.models import Topic, TopicPost
 
 from conftest import ROOT, RedisServer, free_port, wait_for_port, wait_until
 from live_viewer import Viewer, emit, emit_steadily
@@ -90,7 +90,7 @@ def test_a_page_keeps_getting_tweets_across_a_sentinel_failover(
         await watching
 
     asyncio.run(scenario())
-    stored = sorted(Tweet.objects.values_list("pk", flat=True))
+    stored = sorted(TopicPost.objects.values_list("pk", flat=True))
     assert len(stored) == 8
     assert sorted(viewer.seqs) == stored  # every tweet, exactly once
     assert worker.popen.poll() is None  # the worker followed the failover, no restart

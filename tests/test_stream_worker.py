@@ -8,7 +8,7 @@ import sys
 import pytest
 import websockets
 
-from feed.models import Topic, Tweet
+from feed.models import Topic, TopicPost, Tweet
 
 from conftest import ROOT, SERVERS
 
@@ -85,7 +85,7 @@ def test_a_tweet_reaches_an_open_socket_through_redis(server_kind, x_emulator, x
     assert history == {"type": "history", "mod": 0, "tweets": []}
     assert live["type"] == "tweets"
     assert [t["text"] for t in live["tweets"]] == ["python live"]
-    assert live["tweets"][0]["seq"] == Tweet.objects.get(text="python live").pk
+    assert live["tweets"][0]["seq"] == TopicPost.objects.get(tweet__text="python live").pk
 
 
 def test_stream_command_refuses_to_run_without_redis(process_env):

@@ -1,0 +1,37 @@
+"""What state a new post takes on each topic it matches: shown, held for approval, or blocked.
+
+Checked once per post and topic at ingest, in Python, before the one INSERT (feed/services.py). In
+order: the block rules (global and the topic's own), the topic's trusted-only switch, then its
+moderation mode. Trusted accounts skip the approval queue but not the block rules: a trusted
+account that posts a blocked word is still blocked.
+"""
+
+from dataclasses import dataclass
+
+from feed.blocking import Post, RuleSet
+from feed.models import Topic, TopicPost
+
+UNTRUSTED = "untrusted"  # the reason a trusted-only topic gives for everyone else's posts
+
+
+@dataclass(frozen=True)
+class Admission:
+    state: str  # a TopicPost.State
+    reason: str = ""  # why it is blocked: the rule's reason in words, or the filter's name
+    rule_id: int | None = None
+
+
+VISIBLE = Admission(TopicPost.State.VISIBLE)
+PENDING = Admission(TopicPost.State.PENDING)
+
+
+def post_admission(post: Post, topic: Topic, rules: RuleSet) -> Admission:
+    verdict = rules.verdict(post, topic_id=topic.pk)
+    if verdict is not None:
+        return Admission(TopicPost.State.BLOCKED, verdict.reason, verdict.rule_id)
+    trusted = rules.is_trusted(author_id=post.author_id, topic_id=topic.pk)
+    if topic.trusted_only and not trusted:
+        return Admission(TopicPost.State.BLOCKED, UNTRUSTED)
+    if topic.moderation == Topic.Moderation.APPROVE and not trusted:
+        return PENDING
+    return VISIBLE

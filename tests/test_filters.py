@@ -1,5 +1,6 @@
 """Per-topic filters (feed/filters.py): each filter's verdict on posts in X's v2 stream shape."""
 
+import json
 import time
 
 import pytest
@@ -7,7 +8,10 @@ import pytest
 from feed.filters import TopicFilters, is_hashbomb
 from feed.models import Topic
 from feed.normalize import normalize
+from streamer.sources.x import EXPANSIONS, TWEET_FIELDS, USER_FIELDS
 from xemulator.payloads import extract_entities
+
+from xemulator_clients import Recorder, streaming, until
 
 AUTHOR = {
     "id": "42",
@@ -209,3 +213,23 @@ def test_the_first_rejecting_filter_is_named():
     assert everything.reason(post("RT @bob: shit #a", refs=["retweeted"], lang="en")) == "repost"
     assert everything.reason(post("shit #a", lang="en")) == "language"
     assert everything.reason(post("Scheiße #a", lang="de")) == "profanity"
+
+
+@pytest.mark.asyncio
+async def test_the_posts_the_worker_asks_x_for_carry_what_each_filter_needs(emu):
+    emu.add_rule("from:alice")
+    emu.emit(text="Slides from my #python talk", author={"id": "7", "username": "bob"})
+    original = emu.emitted[-1]["tweet"]["id"]
+    young = {"id": "42", "username": "alice", "created_at": "2026-11-24T00:00:00.000Z"}
+    few_followers = {"id": "42", "username": "alice", "public_metrics": {"followers_count": 2}}
+    client = Recorder()
+    fields = {"expansions": EXPANSIONS, "tweet_fields": TWEET_FIELDS, "user_fields": USER_FIELDS}
+    async with streaming(emu, client, **fields):
+        emu.emit(text="", author=young, retweet_of=original)
+        emu.emit(text="@bob thanks", author=young, reply_to=original)
+        emu.emit(text="Worth reading", author=few_followers, quote_of=original)
+        emu.emit(text="Worth reading", author=young, quote_of=original, created_at="2026-11-25T00:00:00.000Z")
+        assert await until(lambda: len(client.raw_lines) == 4)
+    posts = [normalize(json.loads(line)) for line in client.raw_lines]
+    strict = filters(exclude_reposts=True, exclude_replies=True, min_followers=10, min_account_age_days=7)
+    assert [strict.reason(p) for p in posts] == ["repost", "reply", "followers", "account_age"]

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from feed.budget import WARN_AT, budget_warning, topic_spend, topics_with_spend
-from feed.forms import TopicAdminForm
+from feed.forms import FILTER_FIELDS, TopicAdminForm
 from feed.models import BlockRule, ModerationDecision, Topic, TopicPost, Tweet
 from feed.moderation import block_rule_apply, tweets_set_hidden
 from feed.publishing import publish_batches_sync
@@ -79,6 +79,19 @@ class TopicAdmin(admin.ModelAdmin):
 
     def get_prepopulated_fields(self, request, obj=None):
         return {} if obj is not None else self.prepopulated_fields
+
+    def get_fieldsets(self, request, obj=None):
+        moderation = ["moderation", "trusted_only"]
+        main = [name for name in self.get_fields(request, obj) if name not in [*FILTER_FIELDS, *moderation]]
+        moderated = ("Moderation", {"fields": moderation})
+        filters = (
+            "Filters",
+            {
+                "fields": FILTER_FIELDS,
+                "description": "A post a filter rejects is stored all the same, with the filter's name.",
+            },
+        )
+        return [(None, {"fields": main}), moderated, filters]
 
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)

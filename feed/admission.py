@@ -1,14 +1,16 @@
 """What state a new post takes on each topic it matches: shown, held for approval, or blocked.
 
 Checked once per post and topic at ingest, in Python, before the one INSERT (feed/services.py). In
-order: the block rules (global and the topic's own), the topic's trusted-only switch, then its
-moderation mode. Trusted accounts skip the approval queue but not the block rules: a trusted
-account that posts a blocked word is still blocked.
+order: the block rules (global and the topic's own), the topic's filters (feed/filters.py), its
+trusted-only switch, then its moderation mode. Trusted accounts skip the filters and the approval
+queue, since a moderator vouched for them, but not the block rules: a moderator named those words
+and authors, so a trusted account that posts a blocked word is still blocked.
 """
 
 from dataclasses import dataclass
 
 from feed.blocking import Post, RuleSet
+from feed.filters import TopicFilters
 from feed.models import Topic, TopicPost
 
 UNTRUSTED = "untrusted"  # the reason a trusted-only topic gives for everyone else's posts
@@ -25,11 +27,14 @@ VISIBLE = Admission(TopicPost.State.VISIBLE)
 PENDING = Admission(TopicPost.State.PENDING)
 
 
-def post_admission(post: Post, topic: Topic, rules: RuleSet) -> Admission:
+def post_admission(post: Post, topic: Topic, rules: RuleSet, filters: TopicFilters) -> Admission:
+    """The state `post` takes on `topic`; `filters` is TopicFilters.of(topic), built once per batch."""
     verdict = rules.verdict(post, topic_id=topic.pk)
     if verdict is not None:
         return Admission(TopicPost.State.BLOCKED, verdict.reason, verdict.rule_id)
     trusted = rules.is_trusted(author_id=post.author_id, topic_id=topic.pk)
+    if not trusted and filters.active and (reason := filters.reason(post)) is not None:
+        return Admission(TopicPost.State.BLOCKED, reason)
     if topic.trusted_only and not trusted:
         return Admission(TopicPost.State.BLOCKED, UNTRUSTED)
     if topic.moderation == Topic.Moderation.APPROVE and not trusted:

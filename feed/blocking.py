@@ -104,6 +104,20 @@ class Matcher:
         return Verdict(first, self.reasons[first])
 
 
+def words_pattern(values: Iterable[str]) -> re.Pattern | None:
+    """One pattern matching any of these words or phrases as a word rule matches it; None if none.
+
+    The same folding, word boundaries, whitespace runs and run-together hashtags as `Matcher`;
+    search the folded text: `pattern.search(fold(text))`.
+    """
+    keys: dict[str, set[int]] = {}
+    for value in values:
+        if words := fold(value).split():
+            for key in _keys(words):
+                keys.setdefault(key, set())
+    return _alternation(keys) if keys else None
+
+
 def _keys(words: list[str]) -> list[str]:
     """A phrase's folded form, and for several words also the hashtag they make run together."""
     phrase = " ".join(words)

@@ -1,6 +1,7 @@
 """The topic form validates rules before X ever sees them."""
 
 import logging
+import re
 
 from django import forms
 from django.conf import settings
@@ -11,6 +12,38 @@ from feed.services import topic_rule_holder
 from streamer.rules import RuleError, validate_rule
 
 logger = logging.getLogger(__name__)
+
+# A BCP-47 primary language subtag as X gives `lang`: two letters (ISO 639-1) or three (639-2/3).
+LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
+FILTER_FIELDS = [
+    "exclude_reposts",
+    "exclude_replies",
+    "languages",
+    "min_followers",
+    "min_account_age_days",
+    "profanity_filter",
+    "profanity_extra_words",
+    "exclude_hashbombs",
+]
+
+
+class LanguagesField(forms.CharField):
+    """Language codes typed as "en, de pt", stored as a list of lower-case codes."""
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value) -> list[str]:
+        codes = [code.lower() for code in re.split(r"[\s,;]+", super().to_python(value)) if code]
+        wrong = [code for code in codes if not LANGUAGE_CODE.fullmatch(code)]
+        if wrong:
+            raise forms.ValidationError(
+                "Not a language code: %(wrong)s. Use two- or three-letter codes as X gives them, "
+                "e.g. en, de, pt.",
+                params={"wrong": ", ".join(wrong)},
+                code="language",
+            )
+        return list(dict.fromkeys(codes))
 
 
 class TopicAdminForm(forms.ModelForm):
@@ -25,8 +58,18 @@ class TopicAdminForm(forms.ModelForm):
             "trusted_only",
             "budget_per_hour",
             "budget_per_day",
+            *FILTER_FIELDS,
         ]
-        widgets = {"query": forms.Textarea(attrs={"rows": 3, "cols": 80})}
+        widgets = {
+            "query": forms.Textarea(attrs={"rows": 3, "cols": 80}),
+            "profanity_extra_words": forms.Textarea(attrs={"rows": 4, "cols": 40}),
+        }
+
+    languages = LanguagesField(
+        required=False,
+        help_text=Topic._meta.get_field("languages").help_text,
+        widget=forms.TextInput(attrs={"placeholder": "en, de"}),
+    )
 
     def clean_query(self) -> str:
         query = self.cleaned_data["query"].strip()

@@ -49,6 +49,29 @@ class Topic(models.Model):
     trusted_only = models.BooleanField(
         default=False, help_text="show only posts by trusted accounts (a troll-safe wall); others are blocked"
     )
+    # Filters (feed/filters.py): a post a filter rejects is still stored, with the filter's name.
+    exclude_reposts = models.BooleanField(default=False, help_text="reject reposts; quotes are not reposts")
+    exclude_replies = models.BooleanField(default=False, help_text="reject replies, an author's threads too")
+    languages = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="language codes allowed, e.g. en, de; empty: any. Posts X finds no language in pass",
+    )
+    min_followers = models.PositiveIntegerField(
+        null=True, blank=True, help_text="reject authors with fewer followers; unknown counts pass"
+    )
+    min_account_age_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="reject accounts younger than this when they posted; unknown pass"
+    )
+    profanity_filter = models.BooleanField(
+        default=False, help_text="reject posts with profanity in their language or English (glin-profanity)"
+    )
+    profanity_extra_words = models.TextField(
+        blank=True, help_text="more words for the profanity filter, one word or phrase per line"
+    )
+    exclude_hashbombs = models.BooleanField(
+        default=False, help_text="reject posts made only of hashtags, mentions, cashtags and links"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 from feed.admission import Admission, post_admission
 from feed.blocking import block_rules
 from feed.budget import Spend, topic_spend_add
+from feed.filters import TopicFilters
 from feed.models import ModerationDecision, Topic, TopicPost, Tweet
 from feed.normalize import NormalizedTweet
 from feed.rule_check import RuleCheckUnavailable, RuleOutcome, rules_check
@@ -80,8 +81,12 @@ def _ingest(by_id: dict[str, NormalizedTweet]) -> list[TopicBatch]:
         if not linked:
             return []  # all seen before, or for no topic: no rules to read, nothing to write
         rules = block_rules.get()
+        filters = {topic.pk: TopicFilters.of(topic) for topic in topics.values()}
         admitted = {
-            x_id: [(topic, post_admission(by_id[x_id], topic, rules)) for topic in linked_topics]
+            x_id: [
+                (topic, post_admission(by_id[x_id], topic, rules, filters[topic.pk]))
+                for topic in linked_topics
+            ]
             for x_id, linked_topics in linked.items()
         }
         # One INSERT ... RETURNING each: the rows come back with their ids, in arrival order.

@@ -217,3 +217,38 @@ def test_activate_action_refuses_a_rule_another_topic_already_has(admin_client):
     assert set(Topic.objects.filter(is_active=True).values_list("slug", flat=True)) == {"django", "py"}
     shown = " ".join(str(m) for m in response.context["messages"])
     assert "Py again: Py already has this rule" in shown and "Django again: Django already" in shown
+
+
+def test_a_topics_filters_are_saved_from_the_filters_fieldset(admin_client):
+    response = add_topic(
+        admin_client,
+        exclude_reposts="on",
+        languages="EN, de  pt",
+        min_followers="50",
+        min_account_age_days="7",
+        profanity_filter="on",
+        profanity_extra_words="Schwurbler\ncrypto scam",
+        exclude_hashbombs="on",
+    )
+    assert response.status_code == 302
+    topic = Topic.objects.get(slug="python")
+    assert topic.languages == ["en", "de", "pt"]
+    assert (topic.exclude_reposts, topic.exclude_replies, topic.exclude_hashbombs) == (True, False, True)
+    assert (topic.min_followers, topic.min_account_age_days, topic.profanity_filter) == (50, 7, True)
+    form = admin_client.get(reverse("admin:feed_topic_change", args=[topic.pk]))
+    [filters] = [fieldset for fieldset in form.context["adminform"] if fieldset.name == "Filters"]
+    assert "languages" in filters.fields and 'value="en, de, pt"' in form.content.decode()
+
+
+def test_a_language_that_is_not_a_code_is_refused_naming_it(admin_client):
+    response = add_topic(admin_client, languages="en, english, d3")
+    assert response.status_code == 200
+    errors = " ".join(response.context["adminform"].form.errors["languages"])
+    assert "english, d3" in errors and "two- or three-letter" in errors
+    assert not Topic.objects.exists()
+
+
+def test_a_topic_without_filters_saves_with_none_set(admin_client):
+    assert add_topic(admin_client).status_code == 302
+    topic = Topic.objects.get(slug="python")
+    assert (topic.languages, topic.min_followers, topic.profanity_extra_words) == ([], None, "")

@@ -13,6 +13,7 @@ import sys
 import aiohttp
 import pytest
 
+from streamer.sources.x import EXPANSIONS, TWEET_FIELDS, USER_FIELDS
 from streamer.x_session import make_x_session
 from xemulator import XEmulator
 from xemulator.payloads import OPERATIONAL_DISCONNECT, TOO_MANY_CONNECTIONS, extract_entities
@@ -286,3 +287,79 @@ def test_cli_serves_in_the_foreground():
         _, stderr = proc.communicate(timeout=5)
     assert proc.returncode == 0
     assert "stopped" in stderr
+
+
+WORKER_FIELDS = {"expansions": EXPANSIONS, "tweet_fields": TWEET_FIELDS, "user_fields": USER_FIELDS}
+BOB = {"id": "7", "username": "bob", "name": "Bob"}
+
+
+@pytest.mark.asyncio
+async def test_with_the_workers_fields_replies_quotes_and_reposts_come_with_what_they_reference(emu):
+    emu.add_rule("from:alice")
+    original = emu.emit(text="Slides from my #python talk", author=BOB, created_at="2026-11-25T09:00:00.000Z")
+    assert original is None  # no rule matches bob: X never sends it, but it can be referenced
+    bob_post = emu.emitted[-1]["tweet"]["id"]
+    alice = {**ALICE, "created_at": "2026-11-20T10:00:00.000Z", "public_metrics": {"followers_count": 3}}
+    client = Recorder()
+    async with streaming(emu, client, **WORKER_FIELDS):
+        emu.emit(text="@bob thanks!", author=alice, reply_to=bob_post)
+        emu.emit(text="Worth reading", author=alice, quote_of=bob_post)
+        emu.emit(text="", author=alice, retweet_of=bob_post)
+        assert await until(lambda: len(client.raw_lines) == 3)
+    reply, quote, repost = (json.loads(line) for line in client.raw_lines)
+    assert reply["data"]["referenced_tweets"] == [{"type": "replied_to", "id": bob_post}]
+    stored_reply = emu.emitted[-3]["tweet"]  # fields the worker does not ask for, kept for who does
+    assert (stored_reply["in_reply_to_user_id"], stored_reply["conversation_id"]) == ("7", bob_post)
+    assert quote["data"]["referenced_tweets"] == [{"type": "quoted", "id": bob_post}]
+    assert repost["data"]["referenced_tweets"] == [{"type": "retweeted", "id": bob_post}]
+    assert repost["data"]["text"] == "RT @bob: Slides from my #python talk"
+    for message in (reply, quote, repost):
+        [included] = message["includes"]["tweets"]
+        assert (included["id"], included["author_id"]) == (bob_post, "7")
+        assert included["text"] == "Slides from my #python talk"
+        author, referenced_author = message["includes"]["users"]
+        assert author["id"] == "42" and referenced_author["username"] == "bob"
+        assert author["created_at"] == "2026-11-20T10:00:00.000Z"
+        assert author["public_metrics"] == {
+            "followers_count": 3,
+            "following_count": 100,
+            "tweet_count": 5000,
+            "listed_count": 10,
+            "like_count": 2000,
+        }
+        assert set(referenced_author["public_metrics"]) >= {"followers_count", "following_count"}
+        assert message["data"]["possibly_sensitive"] is False
+
+
+@pytest.mark.asyncio
+async def test_references_and_account_details_are_sent_only_when_asked(emu):
+    emu.add_rule("from:alice")
+    emu.emit(text="original", author=BOB)
+    client = Recorder()
+    async with streaming(emu, client, expansions="author_id"):
+        emu.emit(text="Worth reading", author=ALICE, quote_of=emu.emitted[-1]["tweet"]["id"])
+        assert await until(lambda: client.raw_lines)
+    message = json.loads(client.raw_lines[0])
+    assert "referenced_tweets" not in message["data"] and "tweets" not in message["includes"]
+    assert set(message["includes"]["users"][0]) == {"id", "name", "username"}
+
+
+@pytest.mark.asyncio
+async def test_a_reference_to_a_post_x_cannot_find_is_reported_in_errors(emu):
+    emu.add_rule("from:alice")
+    client = Recorder()
+    async with aiohttp.ClientSession(emu.base_url) as http:
+        async with streaming(emu, client, **WORKER_FIELDS):
+            body = {"text": "@ghost replying", "author": ALICE, "reply_to": "1234567890"}
+            async with http.post("/_emulator/emit", json=body) as resp:
+                assert (await resp.json())["delivered"] is True
+            assert await until(lambda: client.raw_lines)
+    message = json.loads(client.raw_lines[0])
+    assert message["data"]["referenced_tweets"] == [{"type": "replied_to", "id": "1234567890"}]
+    assert "tweets" not in message["includes"] and "in_reply_to_user_id" not in message["data"]
+    [error] = message["errors"]
+    assert (error["title"], error["resource_id"], error["parameter"]) == (
+        "Not Found Error",
+        "1234567890",
+        "referenced_tweets.id",
+    )

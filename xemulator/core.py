@@ -213,18 +213,46 @@ class EmulatorCore:
         tweet_id: str | int | None = None,
         created_at: str | datetime | None = None,
         lang: str = "en",
+        *,
+        reply_to: str | int | None = None,
+        quote_of: str | int | None = None,
+        retweet_of: str | int | None = None,
     ) -> dict | None:
-        """Publish a Post; returns the message queued to the stream, or None."""
-        user = dict(DEFAULT_AUTHOR if author is None else author)
+        """Publish a Post; returns the message queued to the stream, or None.
+
+        ``author`` may carry X's ``created_at`` and ``public_metrics`` (in part:
+        ``{"followers_count": 3}``); what it leaves out gets an established
+        account's values. ``reply_to``, ``quote_of`` and ``retweet_of`` name an
+        emitted Post's id; one the emulator never emitted is referenced all the
+        same and reported missing, as X reports a deleted post. A repost's empty
+        ``text`` becomes X's ``RT @author: <their text>``.
+        """
+        user = p.full_user(DEFAULT_AUTHOR if author is None else author)
         user.setdefault("username", "user")
         user.setdefault("name", user["username"])
         user.setdefault("id", str(10**9 + zlib.crc32(user["username"].encode())))
         user["id"] = str(user["id"])
         if isinstance(created_at, datetime):
             created_at = p.iso(created_at)
+        references, referenced = [], {}
+        for kind, ref_id in (("replied_to", reply_to), ("quoted", quote_of), ("retweeted", retweet_of)):
+            if ref_id is None:
+                continue
+            found = self._find_post(str(ref_id))
+            if found is not None:
+                referenced[found[0]["id"]] = found
+            references.append((kind, found[0] if found else {"id": str(ref_id), "author_id": ""}))
+        if retweet_of is not None and not text and str(retweet_of) in referenced:
+            original, original_author = referenced[str(retweet_of)]
+            text = f"RT @{original_author['username']}: {original['text']}"
         tid = self._new_id() if tweet_id is None else str(tweet_id)
         tweet = p.full_tweet(
-            tweet_id=tid, text=text, author=user, created_at=created_at or p.iso_now(), lang=lang
+            tweet_id=tid,
+            text=text,
+            author=user,
+            created_at=created_at or p.iso_now(),
+            lang=lang,
+            references=references,
         )
         matching = self.rulebook.matching(text=text, author_username=user["username"])
         record = {"tweet": tweet, "author": user, "matching_rules": matching, "delivered": False}
@@ -234,7 +262,7 @@ class EmulatorCore:
             return None
         message = None
         for conn in self.connections:
-            msg = p.render(tweet, user, matching, **conn.fields)
+            msg = p.render(tweet, user, matching, **conn.fields, referenced=referenced)
             if conn.send(p.dumps(msg) + b"\r\n") and message is None:
                 message = msg
         if message is not None:
@@ -242,6 +270,13 @@ class EmulatorCore:
             self.delivered.append(message)
             self.delivered_count += 1
         return message
+
+    def _find_post(self, tweet_id: str) -> tuple[dict, dict] | None:
+        """An emitted Post and its author, newest first (the last HISTORY Posts are kept)."""
+        for record in reversed(self.emitted):
+            if record["tweet"]["id"] == tweet_id:
+                return record["tweet"], record["author"]
+        return None
 
     def start_rate(
         self, rate: float, count: int, text: str = DEFAULT_RATE_TEXT, author: dict | None = None

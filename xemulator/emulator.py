@@ -166,11 +166,29 @@ class XEmulator:
         tweet_id: str | int | None = None,
         created_at: str | datetime | None = None,
         lang: str = "en",
+        *,
+        reply_to: str | int | None = None,
+        quote_of: str | int | None = None,
+        retweet_of: str | int | None = None,
     ) -> dict | None:
         """Publish a Post. Returns the message queued to the connected stream
         (``data``/``includes``/``matching_rules``), or None if no rule matched,
-        no stream is connected, or it is stalled."""
-        return self._call(self.core.emit, text, author, tweet_id, created_at, lang)
+        no stream is connected, or it is stalled.
+
+        A reply, quote or repost names the emitted Post it refers to by id; the
+        author may carry ``created_at`` and ``public_metrics`` (see
+        :meth:`EmulatorCore.emit`)."""
+        return self._call(
+            self.core.emit,
+            text,
+            author,
+            tweet_id,
+            created_at,
+            lang,
+            reply_to=reply_to,
+            quote_of=quote_of,
+            retweet_of=retweet_of,
+        )
 
     def emit_raw(self, data: bytes | str, newline: bool = True) -> int:
         """Send bytes verbatim (plus ``\\r\\n`` unless ``newline=False`` or

@@ -45,11 +45,27 @@ TWEET_FIELDS = (
     "conversation_id",
     "created_at",
     "entities",
+    "in_reply_to_user_id",
     "lang",
     "possibly_sensitive",
     "public_metrics",
+    "referenced_tweets",
     "source",
 )
+# What X says of an account when asked (user.fields=created_at,public_metrics) and a test did not:
+# an ordinary, established account, so that no filter rejects the emulator's default authors.
+DEFAULT_USER_CREATED_AT = "2012-03-04T05:06:07.000Z"
+DEFAULT_USER_METRICS = {
+    "followers_count": 1000,
+    "following_count": 100,
+    "tweet_count": 5000,
+    "listed_count": 10,
+    "like_count": 2000,
+}
+# Expansions that put the referenced posts in includes.tweets (the second also their authors in
+# includes.users).
+REFERENCED_TWEETS = "referenced_tweets.id"
+REFERENCED_AUTHORS = "referenced_tweets.id.author_id"
 
 _HASHTAG = re.compile(r"(?<![\w&])[#＃](\w*[^\W\d_]\w*)")
 _CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:[._][A-Za-z]{1,2})?)(?!\w)")
@@ -184,9 +200,33 @@ def extract_entities(text: str) -> dict:
     return entities
 
 
-def full_tweet(*, tweet_id: str, text: str, author: dict, created_at: str, lang: str = "en") -> dict:
-    """Every field the emulator knows for a Post; ``render`` picks from it."""
-    return {
+def full_user(author: dict) -> dict:
+    """Every field the emulator knows for an account: the test's, then X-like defaults.
+
+    ``public_metrics`` given in part (``{"followers_count": 3}``) is completed with the defaults.
+    """
+    user = dict(author)
+    user.setdefault("created_at", DEFAULT_USER_CREATED_AT)
+    user["public_metrics"] = {**DEFAULT_USER_METRICS, **(author.get("public_metrics") or {})}
+    return user
+
+
+def full_tweet(
+    *,
+    tweet_id: str,
+    text: str,
+    author: dict,
+    created_at: str,
+    lang: str = "en",
+    references: list[tuple[str, dict]] = (),
+) -> dict:
+    """Every field the emulator knows for a Post; ``render`` picks from it.
+
+    ``references``: (type, referenced Post) pairs, type "replied_to", "quoted" or "retweeted".
+    A reply joins its parent's conversation and names the parent's author in
+    ``in_reply_to_user_id``, as X does.
+    """
+    tweet = {
         "id": tweet_id,
         "text": text,
         "edit_history_tweet_ids": [tweet_id],
@@ -206,6 +246,13 @@ def full_tweet(*, tweet_id: str, text: str, author: dict, created_at: str, lang:
         },
         "source": "xemulator",
     }
+    if references:
+        tweet["referenced_tweets"] = [{"type": kind, "id": ref["id"]} for kind, ref in references]
+    for kind, ref in references:
+        if kind == "replied_to" and ref.get("author_id"):  # else the parent is unknown (deleted)
+            tweet["conversation_id"] = ref.get("conversation_id", ref["id"])
+            tweet["in_reply_to_user_id"] = ref["author_id"]
+    return tweet
 
 
 def render(
@@ -216,28 +263,82 @@ def render(
     tweet_fields: list[str],
     expansions: list[str],
     user_fields: list[str],
+    referenced: dict[str, tuple[dict, dict]] | None = None,
 ) -> dict:
     """One stream message for a connection that asked for these fields.
 
     ``id``, ``text`` and ``edit_history_tweet_ids`` are always present (X's
     defaults); ``author_id`` also appears when the ``author_id`` expansion is
     requested; empty ``entities`` are omitted, as X omits them.
+
+    ``referenced``: id -> (Post, author) of the posts this one replies to,
+    quotes or reposts. With the ``referenced_tweets.id`` expansion they are
+    sent in ``includes.tweets`` (with the same tweet fields), and with
+    ``referenced_tweets.id.author_id`` their authors join ``includes.users``.
+    A referenced id the emulator does not know gets X's "Not Found Error" in
+    ``errors`` instead.
     """
-    data = {k: tweet[k] for k in ("id", "text", "edit_history_tweet_ids")}
     wanted = set(tweet_fields)
     if "author_id" in expansions:
         wanted.add("author_id")
+    message: dict = {"data": _tweet_data(tweet, wanted)}
+    includes: dict = {}
+    users = [author] if "author_id" in expansions else []
+    if REFERENCED_TWEETS in expansions or REFERENCED_AUTHORS in expansions:
+        included, errors = _referenced(tweet, referenced or {})
+        if REFERENCED_AUTHORS in expansions:
+            wanted_ref = wanted | {"author_id"}
+            users += [ref_author for _, ref_author in included]
+        else:
+            wanted_ref = wanted
+        if included:
+            includes["tweets"] = [_tweet_data(ref, wanted_ref) for ref, _ in included]
+        if errors:
+            message["errors"] = errors
+    if users:
+        distinct: dict[str, dict] = {}
+        for user in users:
+            distinct.setdefault(user["id"], user)
+        includes["users"] = [_user_data(user, user_fields) for user in distinct.values()]
+    if includes:
+        message["includes"] = includes
+    message["matching_rules"] = [{"id": rule["id"], "tag": rule.get("tag", "")} for rule in matching_rules]
+    return message
+
+
+def _tweet_data(tweet: dict, wanted: set[str]) -> dict:
+    data = {k: tweet[k] for k in ("id", "text", "edit_history_tweet_ids")}
     for field in TWEET_FIELDS:
         if field in wanted and field in tweet:
             if field == "entities" and not tweet["entities"]:
                 continue
             data[field] = tweet[field]
-    message: dict = {"data": data}
-    if "author_id" in expansions:
-        user = {k: author[k] for k in ("id", "name", "username")}
-        for field in user_fields:
-            if field in author and field not in user:
-                user[field] = author[field]
-        message["includes"] = {"users": [user]}
-    message["matching_rules"] = [{"id": rule["id"], "tag": rule.get("tag", "")} for rule in matching_rules]
-    return message
+    return data
+
+
+def _user_data(author: dict, user_fields: list[str]) -> dict:
+    user = {k: author[k] for k in ("id", "name", "username")}
+    for field in user_fields:
+        if field in author and field not in user:
+            user[field] = author[field]
+    return user
+
+
+def _referenced(tweet: dict, referenced: dict[str, tuple[dict, dict]]) -> tuple[list, list]:
+    included, errors = [], []
+    for ref in tweet.get("referenced_tweets", ()):
+        if ref["id"] in referenced:
+            included.append(referenced[ref["id"]])
+        else:
+            errors.append(
+                {
+                    "value": ref["id"],
+                    "detail": f"Could not find tweet with referenced_tweets.id: [{ref['id']}].",
+                    "title": "Not Found Error",
+                    "resource_type": "tweet",
+                    "parameter": REFERENCED_TWEETS,
+                    "resource_id": ref["id"],
+                    "type": f"{PROBLEMS}/resource-not-found",
+                }
+            )
+    return included, errors

@@ -11,7 +11,9 @@ X endpoints (Bearer token required, 401 with X's body otherwise):
 Control endpoints (no auth; refused unless the peer is loopback):
 
 * ``GET  /_emulator/state[?full=1]``
-* ``POST /_emulator/emit`` ``{"text", "author"?, "tweet_id"?, "created_at"?, "lang"?}``
+* ``POST /_emulator/emit`` ``{"text", "author"?, "tweet_id"?, "created_at"?, "lang"?,
+  "reply_to"?, "quote_of"?, "retweet_of"?}`` (ids of emitted Posts; ``author`` may
+  carry ``created_at`` and ``public_metrics``)
 * ``POST /_emulator/emit_raw[?newline=0]`` body = the raw bytes
 * ``POST /_emulator/fail`` ``{"status": 503, "count": 1, "body"?: {...}}``
 * ``POST /_emulator/drop`` | ``/_emulator/stall`` (``{"stalled": false}`` resumes)
@@ -149,6 +151,9 @@ async def control_emit(request: web.Request) -> web.Response:
         tweet_id=body.get("tweet_id"),
         created_at=body.get("created_at"),
         lang=body.get("lang", "en"),
+        reply_to=body.get("reply_to"),
+        quote_of=body.get("quote_of"),
+        retweet_of=body.get("retweet_of"),
     )
     return json_response({"delivered": message is not None, "message": message})
 

@@ -19,9 +19,20 @@ from streamer.x_session import make_x_session
 
 logger = logging.getLogger(__name__)
 
-TWEET_FIELDS = ["created_at", "author_id", "entities", "lang", "attachments"]
-EXPANSIONS = ["author_id"]
-USER_FIELDS = ["name", "username", "profile_image_url"]
+# referenced_tweets and the authors' public_metrics and created_at feed the topic filters
+# (feed/filters.py: reposts, replies, followers, account age); the referenced posts' text, expanded
+# into includes.tweets, is what block rules and the profanity filter read of a quote or repost.
+TWEET_FIELDS = [
+    "created_at",
+    "author_id",
+    "entities",
+    "lang",
+    "attachments",
+    "referenced_tweets",
+    "possibly_sensitive",
+]
+EXPANSIONS = ["author_id", "referenced_tweets.id", "referenced_tweets.id.author_id"]
+USER_FIELDS = ["name", "username", "profile_image_url", "public_metrics", "created_at"]
 # X sends a keep-alive CRLF every 20 s; silence for longer than this means a stalled connection,
 # and aiohttp's read timeout makes Tweepy reconnect.
 STALL_TIMEOUT_S = 21.0

@@ -93,6 +93,11 @@ def main() -> int:
         help="measure this commit (exported with git archive) instead of the working tree, which "
         "others may be editing while the bench runs",
     )
+    parser.add_argument(
+        "--moderated",
+        action="store_true",
+        help="the topic in approve mode (its author trusted) with 200 block rules checked per post",
+    )
     args = parser.parse_args()
     chosen = args.scenario or ALL
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -109,7 +114,7 @@ def main() -> int:
         }
     install_signal_handlers()
     budget = Budget(args.budget)
-    stack = Stack(logs)
+    stack = Stack(logs, moderated=args.moderated)
     results: list[dict] = []
     profiler = None
     if args.profile:
@@ -154,6 +159,7 @@ def main() -> int:
         "stamp": stamp,
         "quick": args.quick,
         "profiled": args.profile,
+        "moderated": args.moderated,
         "wall_s": round(time.monotonic() - began, 1),
         "machine": {"cpus": psutil.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30)},
         "python": sys.version.split()[0],

@@ -55,9 +55,23 @@ def server_available(name: str) -> str | None:
     return None
 
 
+# `--moderated`: the bench topic in approve mode with the emulator's author trusted (so every post
+# still shows, through the trusted path), and this many word rules the posts never match, so each
+# post is checked against all of them.
+MODERATED_BLOCK_RULES = 200
+MODERATED_SETUP = (
+    "from feed.models import BlockRule, Topic\n"
+    "Topic.objects.filter(slug='bench').update(moderation='approve')\n"
+    "BlockRule.objects.create(kind='trusted', value='2244994945', author_username='xemulator')\n"
+    "BlockRule.objects.bulk_create(BlockRule(kind='word', value=f'blockedword{n:03d} phrase{n}')"
+    f" for n in range({MODERATED_BLOCK_RULES}))\n"
+)
+
+
 class Stack:
-    def __init__(self, logs: Path) -> None:
+    def __init__(self, logs: Path, *, moderated: bool = False) -> None:
         self.logs = logs
+        self.moderated = moderated
         self.redis = self.emulator = self.worker = None
         self.env: dict[str, str] = {}
 
@@ -99,6 +113,8 @@ class Stack:
             "from feed.models import Topic; Topic.objects.update_or_create(slug='bench', "
             "defaults={'name': 'Bench', 'query': 'bench', 'is_active': True})",
         )
+        if self.moderated:
+            self._manage("shell", "-c", MODERATED_SETUP)
         em_port = free_port()
         self.emulator = Proc(
             "xemulator",

@@ -78,7 +78,7 @@ def topic_moderation(request: HttpRequest, slug: str) -> HttpResponse:
             "action": event.action,
             "seq": post.pk,
             "id": post.tweet.x_id,
-            "tweet": post_wire(post) if event.action == "show" else None,
+            "tweet": post_wire(post) if event.action in ("show", "pin") else None,
         }
         for event, post in events[:MODERATION_API_PAGE]
     ]

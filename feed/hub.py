@@ -352,13 +352,13 @@ class TopicHub:
                     database_sync_to_async(topic_history_items)(slug=topic.slug)
                 )
             try:
-                mark, items = await asyncio.shield(load)
+                mark, items, pinned = await asyncio.shield(load)
             finally:
                 if topic.history_load is load:
                     topic.history_load = None
             if topic.generation != generation:
                 continue  # a decision raced the load: load again
-            topic.stored, topic.stored_mark = items, mark
+            topic.stored, topic.stored_mark, topic.stored_pinned = items, mark, pinned
             topic.history = None
             # Only a first load sets these: raising seen_seq later could hide a gap from the
             # viewers already attached, and `mark` is what those viewers were sent.

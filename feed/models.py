@@ -172,6 +172,9 @@ class TopicPost(models.Model):
     reason = models.CharField(max_length=300, blank=True)
     rule = models.ForeignKey("BlockRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set while a moderator has the post pinned: on top of the topic's pages, newest pin first. Only
+    # a visible post is pinned; hiding one unpins it.
+    pinned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["topic", "tweet"], name="topic_post_once")]
@@ -194,12 +197,14 @@ class ModerationDecision(models.Model):
     """
 
     class Action(models.TextChoices):
-        # Pins come with issue 11. Blocking an author is recorded as a hide naming the author's
+        # Blocking an author is recorded as a hide naming the author's
         # BlockRule (`rule`, `reason`); trusting one hides nothing, and its rule is the record. A
         # decision about an author has no posts of its own, which is why it is not one of its events.
         HIDE = "hide"
         SHOW = "show"
         APPROVE = "approve"
+        PIN = "pin"
+        UNPIN = "unpin"
 
     class Via(models.TextChoices):
         ADMIN = "admin"
@@ -246,6 +251,8 @@ class ModerationEvent(models.Model):
     class Action(models.TextChoices):
         HIDE = "hide"
         SHOW = "show"
+        PIN = "pin"
+        UNPIN = "unpin"
 
     topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="moderation_events")
     tweet = models.ForeignKey(Tweet, on_delete=models.CASCADE, related_name="moderation_events")

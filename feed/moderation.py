@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 
 from feed.blocking import Matcher
 from feed.models import BlockRule, ModerationDecision, ModerationEvent, Topic, TopicPost, Tweet
@@ -104,7 +105,7 @@ def _posts_set(
             _posts_show(changed)
         else:
             TopicPost.objects.filter(pk__in=[post.pk for post in changed]).update(
-                state=target, reason=reason[:300], rule_id=rule_id
+                state=target, reason=reason[:300], rule_id=rule_id, pinned_at=None
             )
         action = (
             ModerationEvent.Action.SHOW if target == TopicPost.State.VISIBLE else ModerationEvent.Action.HIDE
@@ -135,8 +136,41 @@ def _posts_show(posts: list[TopicPost]) -> None:
         )
 
 
-# What a moderator may ask of a post (or its author) through the API. Pins come with the wall's
-# work (issue 11); until then they are refused with a clear reason.
+def _pins_set(
+    *, topic: Topic, tweet_pks: list[int], pinned: bool, moderator: AbstractBaseUser | None
+) -> tuple[set[int], list[TopicBatch]]:
+    """Pin visible posts of `topic` (on top of its pages, newest pin first), or unpin them.
+
+    As `_posts_set`: under the topic's lock, only posts whose pin changes get an event, and pages
+    are nudged after commit. A post that is not visible cannot be pinned: approve it first.
+    """
+    action = ModerationEvent.Action.PIN if pinned else ModerationEvent.Action.UNPIN
+    with transaction.atomic():
+        Topic.objects.select_for_update().filter(pk=topic.pk).first()
+        posts = TopicPost.objects.filter(topic=topic, tweet_id__in=tweet_pks, pinned_at__isnull=pinned)
+        if pinned:
+            posts = posts.filter(state=TopicPost.State.VISIBLE)
+        changed = list(posts.select_related("tweet").order_by("pk"))
+        if not changed:
+            return set(), []
+        decision = decision_record(
+            action=action,
+            moderator=moderator,
+            via=ModerationDecision.Via.API,
+            tweets=[p.tweet for p in changed],
+        )
+        TopicPost.objects.filter(pk__in=[p.pk for p in changed]).update(
+            pinned_at=timezone.now() if pinned else None
+        )
+        events = ModerationEvent.objects.bulk_create(
+            ModerationEvent(topic=topic, tweet_id=post.tweet_id, action=action, decision=decision)
+            for post in changed
+        )
+    mark = max(event.pk for event in events)
+    return {post.tweet_id for post in changed}, [TopicBatch(topic.slug, "moderation", (), mod=mark)]
+
+
+# What a moderator may ask of a post (or its author) through the API.
 DECISION_ACTIONS = ("approve", "hide", "unhide", "pin", "unpin", "block_author", "trust_author")
 # Each post action: the state it moves posts to on the topic, and how the audit names it.
 _POST_ACTIONS = {
@@ -158,6 +192,7 @@ class PostDecided:
     post_id: int
     state: str  # the post's state on the topic once the decision is made (a TopicPost.State)
     applied: bool  # False when the post was in that state already (e.g. another moderator was first)
+    pinned: bool = False  # whether it is pinned on the topic now
 
 
 @dataclass(frozen=True)
@@ -171,7 +206,7 @@ def posts_decide(
 ) -> Decided:
     """Make a moderator's decision about posts of `topic`, via the API, on that topic only.
 
-    Raises DecisionRefused for an unknown action, one not available yet, or ids that are not posts
+    Raises DecisionRefused for an unknown action, or ids that are not posts
     of this topic (nothing is decided then). A post already in the asked state is answered with that
     state and `applied` false, and nothing is recorded for it: two moderators hiding the same post
     make one decision, not two.
@@ -180,8 +215,6 @@ def posts_decide(
         raise DecisionRefused(
             f"unknown action {action[:40]!r}, expected one of: {', '.join(DECISION_ACTIONS)}"
         )
-    if action not in _POST_ACTIONS and action not in _AUTHOR_RULE_KINDS:
-        raise DecisionRefused(f"{action} is not available yet")
     wanted = list(dict.fromkeys(post_ids))  # asked twice is asked once
     if not wanted or len(wanted) > DECISION_MAX_POSTS:
         raise DecisionRefused(f"post_ids must name 1 to {DECISION_MAX_POSTS} posts")
@@ -194,6 +227,11 @@ def posts_decide(
         return _authors_decide(
             topic=topic, kind=_AUTHOR_RULE_KINDS[action], post_ids=wanted, moderator=moderator
         )
+    if action in ("pin", "unpin"):
+        changed, batches = _pins_set(
+            topic=topic, tweet_pks=wanted, pinned=action == "pin", moderator=moderator
+        )
+        return Decided(_results(topic, wanted, changed), batches)
     target, decided = _POST_ACTIONS[action]
     changed, batches = _posts_set(
         tweet_pks=wanted,
@@ -207,10 +245,11 @@ def posts_decide(
 
 
 def _results(topic: Topic, post_ids: list[int], changed: set[int]) -> list[PostDecided]:
-    states = dict(
-        TopicPost.objects.filter(topic=topic, tweet_id__in=post_ids).values_list("tweet_id", "state")
+    rows = TopicPost.objects.filter(topic=topic, tweet_id__in=post_ids).values_list(
+        "tweet_id", "state", "pinned_at"
     )
-    return [PostDecided(pk, states[pk], pk in changed) for pk in post_ids]
+    now = {tweet_id: (state, pinned_at is not None) for tweet_id, state, pinned_at in rows}
+    return [PostDecided(pk, now[pk][0], pk in changed, now[pk][1]) for pk in post_ids]
 
 
 def _authors_decide(*, topic: Topic, kind: str, post_ids: list[int], moderator: AbstractBaseUser) -> Decided:

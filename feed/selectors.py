@@ -109,17 +109,24 @@ def post_items(posts: list[TopicPost]) -> list[tuple[int, str]]:
     return [(post.pk, encode(post_wire(post))) for post in posts]
 
 
-def topic_history_items(*, slug: str, limit: int = HISTORY_LIMIT) -> tuple[int, list[tuple[int, str]]]:
-    """The topic's moderation mark and its newest visible posts, pre-encoded, newest first.
+PINNED_LIMIT = 10  # pinned posts a page shows on top: more is no longer "on top"
+
+
+def topic_history_items(
+    *, slug: str, limit: int = HISTORY_LIMIT
+) -> tuple[int, list[tuple[int, str]], list[tuple[int, str]]]:
+    """The topic's moderation mark, its newest visible posts and its pinned posts (newest pin first),
+    pre-encoded, newest first.
 
     The mark is read first: the posts then reflect at least every decision up to it (a decision
     that lands in between is applied again later, which is harmless).
     """
     topic = Topic.objects.filter(slug=slug).first()
     if topic is None:
-        return 0, []
+        return 0, [], []
     mark = topic_moderation_mark(topic=topic)
-    return mark, post_items(list(_posts(topic).order_by("-pk")[:limit]))
+    pinned = _posts(topic).filter(pinned_at__isnull=False).order_by("-pinned_at")[:PINNED_LIMIT]
+    return mark, post_items(list(_posts(topic).order_by("-pk")[:limit])), post_items(list(pinned))
 
 
 def topic_get_with_mark(*, slug: str) -> tuple[bool, int]:
@@ -162,7 +169,8 @@ def _posts_of(topic: Topic, tweet_ids: list[int]) -> dict[int, TopicPost]:
 
 
 def topic_moderation_items_after(*, slug: str, after: int) -> list[tuple[int, str, int, str, str | None]]:
-    """For the hub: (mark, action, seq, X id, pre-encoded tweet for "show" else None), oldest first."""
+    """For the hub: (mark, action, seq, X id, pre-encoded tweet for "show" and "pin" else None),
+    oldest first."""
     topic = Topic.objects.filter(slug=slug).first()
     if topic is None:
         return []
@@ -172,7 +180,7 @@ def topic_moderation_items_after(*, slug: str, after: int) -> list[tuple[int, st
             event.action,
             post.pk,
             post.tweet.x_id,
-            encode(post_wire(post)) if event.action == "show" else None,
+            encode(post_wire(post)) if event.action in ("show", "pin") else None,
         )
         for event, post in topic_moderation_after(topic=topic, after=after)
     ]
@@ -200,7 +208,13 @@ MODERATION_HIDDEN_LIMIT = 50  # hidden posts the moderation page opens with: as 
 def moderation_wire(post: TopicPost) -> dict:
     """A post as moderators see it: the tweet shape plus `post_id` (the stored tweet's id, the same
     on every topic and across approval), its state on this topic, and why it is blocked."""
-    return {**post_wire(post), "post_id": post.tweet_id, "state": post.state, "reason": post.reason}
+    return {
+        **post_wire(post),
+        "post_id": post.tweet_id,
+        "state": post.state,
+        "reason": post.reason,
+        "pinned": post.pinned_at is not None,
+    }
 
 
 def topic_posts_in_state(*, topic: Topic, state: str, limit: int = MODERATION_HIDDEN_LIMIT) -> list[dict]:

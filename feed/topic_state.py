@@ -31,6 +31,7 @@ class TopicState:
         self.recent: dict[int, str] = {}
         self.stored: list[tuple[int, str]] | None = None
         self.stored_mark = 0
+        self.stored_pinned: list[tuple[int, str]] = []  # pinned posts, newest pin first (from the database)
         self.history: tuple[str, int, int] | None = None  # (frame, newest seq, moderation mark)
         self.history_load: asyncio.Future | None = None
         self.generation = 0
@@ -68,7 +69,16 @@ class TopicState:
             newest = sorted(merged.items(), key=lambda pair: -pair[0])[:HISTORY_LIMIT]
             mark = max(self.stored_mark, self.mark or 0)
             tweets = ",".join(item for _, item in newest)
-            frame = '{"type":"history","mod":' + str(mark) + ',"tweets":[' + tweets + "]}"
+            pinned = ",".join(item for _, item in self.stored_pinned)
+            frame = (
+                '{"type":"history","mod":'
+                + str(mark)
+                + ',"pinned":['
+                + pinned
+                + '],"tweets":['
+                + tweets
+                + "]}"
+            )
             self.history = (frame, newest[0][0] if newest else 0, mark)
         return self.history
 
@@ -81,25 +91,46 @@ class TopicState:
             del self.hidden[next(iter(self.hidden))]
 
     def apply_decisions(self, rows: list[tuple[int, str, int, str, str | None]]) -> tuple[int, list[str]]:
-        """Apply decisions (mark, action, seq, X id, item for "show"), oldest first: each tweet's
-        latest one counts. Returns the new mark and the frames that tell every socket."""
-        latest = {seq: (action, x_id, item) for _, action, seq, x_id, item in rows}
+        """Apply decisions (mark, action, seq, X id, item for "show" and "pin"), oldest first: each
+        tweet's latest hide or show counts, and its latest pin or unpin. Returns the new mark and the
+        frames that tell every socket, in the order hide, show, pin, unpin."""
+        seen = {
+            seq: (action, x_id, item) for _, action, seq, x_id, item in rows if action in ("hide", "show")
+        }
+        pins = {
+            seq: (action, x_id, item) for _, action, seq, x_id, item in rows if action in ("pin", "unpin")
+        }
         mark = rows[-1][0]
-        hidden = sorted(seq for seq, (action, _, _) in latest.items() if action == "hide")
-        shown = sorted(seq for seq, (action, _, _) in latest.items() if action == "show")
+        hidden = sorted(seq for seq, (action, _, _) in seen.items() if action == "hide")
+        shown = sorted(seq for seq, (action, _, _) in seen.items() if action == "show")
+        pinned = [seq for seq, (action, _, _) in pins.items() if action == "pin" and seq not in hidden]
+        unpinned = sorted(seq for seq, (action, _, _) in pins.items() if action == "unpin")
         self.hide(hidden)
         self.show(shown)
         self.invalidate()
         self.mark = mark
-        counts = len(hidden), len(shown)
-        logger.info("hub: %s: moderation up to %d: %d hidden, %d shown", self.slug, mark, *counts)
+        counts = len(hidden), len(shown), len(pinned), len(unpinned)
+        logger.info(
+            "hub: %s: moderation up to %d: %d hidden, %d shown, %d pinned, %d unpinned",
+            self.slug,
+            mark,
+            *counts,
+        )
         frames = []
         if hidden:
-            ids = json.dumps([latest[seq][1] for seq in hidden])
+            ids = json.dumps([seen[seq][1] for seq in hidden])
             frames.append(f'{{"type":"hide","mod":{mark},"ids":{ids},"seqs":{json.dumps(hidden)}}}')
         if shown:
-            tweets = ",".join(latest[seq][2] for seq in shown)
+            tweets = ",".join(seen[seq][2] for seq in shown)
             frames.append(f'{{"type":"show","mod":{mark},"tweets":[{tweets}]}}')
+        if pinned:
+            tweets = ",".join(
+                pins[seq][2] for seq in pinned
+            )  # in the order pinned: the page puts each on top
+            frames.append(f'{{"type":"pin","mod":{mark},"tweets":[{tweets}]}}')
+        if unpinned:
+            ids = json.dumps([pins[seq][1] for seq in unpinned])
+            frames.append(f'{{"type":"unpin","mod":{mark},"ids":{ids},"seqs":{json.dumps(unpinned)}}}')
         return mark, frames
 
     def show(self, seqs: list[int]) -> None:

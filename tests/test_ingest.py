@@ -68,6 +68,8 @@ def test_a_second_writer_of_the_same_tweet_waits_for_the_first_and_announces_not
 
 def _one_connection_waits_for_a_lock() -> bool:
     with connections["default"].cursor() as cursor:
+        # Asked from inside our transaction, which would otherwise see its first snapshot of the view.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity"
             " WHERE datname = current_database() AND wait_event_type = 'Lock'"

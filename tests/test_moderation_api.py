@@ -67,7 +67,7 @@ def test_a_moderator_hides_posts_on_their_topic_and_is_told_each_ones_state(mode
     response = decide(session(moderator), "hide", pks(spam))
     assert response.status_code == 200
     assert response.json() == {
-        "results": [{"post_id": t.pk, "state": "hidden", "applied": True} for t in spam]
+        "results": [{"post_id": t.pk, "state": "hidden", "applied": True, "pinned": False} for t in spam]
     }
     assert off_texts(python) == {"spam one", "spam two"}
     assert off_texts(django) == set()  # moderation is per topic: the django wall keeps them
@@ -83,7 +83,9 @@ def test_a_second_hide_is_answered_with_the_state_and_not_applied_again(moderato
     spam = pks(Tweet.objects.all())
     decide(session(moderator), "hide", spam)
     second = decide(session(moderator), "hide", spam)
-    assert second.json() == {"results": [{"post_id": spam[0], "state": "hidden", "applied": False}]}
+    assert second.json() == {
+        "results": [{"post_id": spam[0], "state": "hidden", "applied": False, "pinned": False}]
+    }
     assert (ModerationDecision.objects.count(), ModerationEvent.objects.count()) == (1, 1)
 
 
@@ -93,7 +95,9 @@ def test_unhide_shows_a_hidden_post_again(moderator, published):
     client = session(moderator)
     decide(client, "hide", [post.pk])
     response = decide(client, "unhide", [post.pk])
-    assert response.json()["results"] == [{"post_id": post.pk, "state": "visible", "applied": True}]
+    assert response.json()["results"] == [
+        {"post_id": post.pk, "state": "visible", "applied": True, "pinned": False}
+    ]
     assert is_visible(post)
     assert list(ModerationEvent.objects.order_by("pk").values_list("action", flat=True)) == ["hide", "show"]
 
@@ -110,12 +114,14 @@ def test_a_failed_publish_is_a_warning_and_the_decision_stands(moderator, monkey
     assert state_of(Tweet.objects.get()) == "hidden"
 
 
-@pytest.mark.parametrize("action", ["pin", "unpin"])
-def test_pins_are_refused_clearly(moderator, published, action):
-    ingest("spam", tags=["python"])
-    response = decide(session(moderator), action, pks(Tweet.objects.all()))
-    assert (response.status_code, response.json()) == (400, {"error": f"{action} is not available yet"})
-    assert not ModerationDecision.objects.exists()
+def test_pin_and_unpin_answer_whether_the_post_is_pinned(moderator, published):
+    ingest("pin me", tags=["python"])
+    post = pks(Tweet.objects.all())
+    client = session(moderator)
+    pinned = decide(client, "pin", post).json()["results"]
+    unpinned = decide(client, "unpin", post).json()["results"]
+    assert pinned == [{"post_id": post[0], "state": "visible", "applied": True, "pinned": True}]
+    assert unpinned == [{"post_id": post[0], "state": "visible", "applied": True, "pinned": False}]
 
 
 def test_block_author_blocks_each_author_once_and_hides_their_other_posts(moderator, published):
@@ -124,7 +130,9 @@ def test_block_author_blocks_each_author_once_and_hides_their_other_posts(modera
     ingest("fine", tags=["python"], username="bob", author_id="7")
     spam = list(Tweet.objects.filter(author_id="666", topics__slug="python").order_by("pk"))
     response = decide(session(moderator), "block_author", pks(spam))
-    assert response.json()["results"] == [{"post_id": t.pk, "state": "hidden", "applied": True} for t in spam]
+    assert response.json()["results"] == [
+        {"post_id": t.pk, "state": "hidden", "applied": True, "pinned": False} for t in spam
+    ]
     rule = BlockRule.objects.get()
     assert (rule.kind, rule.value, rule.author_username, rule.topic, rule.created_by) == (
         "author",
@@ -156,7 +164,9 @@ def test_blocking_a_blocked_author_again_reuses_the_rule(moderator, published):
     client = session(moderator)
     decide(client, "block_author", spam)
     again = decide(client, "block_author", spam)
-    assert again.json()["results"] == [{"post_id": spam[0], "state": "hidden", "applied": False}]
+    assert again.json()["results"] == [
+        {"post_id": spam[0], "state": "hidden", "applied": False, "pinned": False}
+    ]
     assert BlockRule.objects.count() == 1
 
 
@@ -173,8 +183,8 @@ def test_trust_author_stores_a_trusted_rule_and_hides_nothing(moderator, publish
     response = decide(session(moderator), "trust_author", posts)
     # `applied`: whether the post's state changed; on an open topic they were visible already.
     assert response.json()["results"] == [
-        {"post_id": posts[0], "state": "visible", "applied": False},
-        {"post_id": posts[1], "state": "visible", "applied": False},
+        {"post_id": posts[0], "state": "visible", "applied": False, "pinned": False},
+        {"post_id": posts[1], "state": "visible", "applied": False, "pinned": False},
     ]
     rule = BlockRule.objects.get()
     assert (rule.kind, rule.value, rule.author_username, rule.created_by) == (
@@ -194,7 +204,9 @@ def test_trusting_an_author_approves_their_posts_waiting_on_every_topic(moderato
     ingest("someone else", tags=["python"], username="bob", author_id="7")
     asked = Tweet.objects.get(text="good here")
     response = decide(session(moderator), "trust_author", [asked.pk])
-    assert response.json()["results"] == [{"post_id": asked.pk, "state": "visible", "applied": True}]
+    assert response.json()["results"] == [
+        {"post_id": asked.pk, "state": "visible", "applied": True, "pinned": False}
+    ]
     assert off_texts() == {"someone else"}
     assert ingest("new and trusted", tags=["python"], username="friend", author_id="8") != []
 
@@ -287,7 +299,9 @@ def test_an_approved_post_takes_the_top_of_the_wall_and_pages_are_told(moderator
     ingest("trusted and shown at once", tags=["python"], username="friend", author_id="8")
     waited = Tweet.objects.get(text="waited")
     response = decide(session(moderator), "approve", [waited.pk])
-    assert response.json()["results"] == [{"post_id": waited.pk, "state": "visible", "applied": True}]
+    assert response.json()["results"] == [
+        {"post_id": waited.pk, "state": "visible", "applied": True, "pinned": False}
+    ]
     shown = client.get("/api/topics/python/tweets/").json()["tweets"]
     assert [t["text"] for t in shown] == ["waited", "trusted and shown at once"]  # newest seq first
     assert shown[0]["seq"] > shown[1]["seq"]
@@ -299,7 +313,9 @@ def test_an_approved_post_takes_the_top_of_the_wall_and_pages_are_told(moderator
     ]
     assert [(b.topic_slug, b.kind) for b in published] == [("python", "moderation")]
     again = decide(session(moderator), "approve", [waited.pk])
-    assert again.json()["results"] == [{"post_id": waited.pk, "state": "visible", "applied": False}]
+    assert again.json()["results"] == [
+        {"post_id": waited.pk, "state": "visible", "applied": False, "pinned": False}
+    ]
 
 
 @pytest.mark.postgres_only

@@ -82,7 +82,7 @@ def test_a_tweet_reaches_an_open_socket_through_redis(server_kind, x_emulator, x
             return [history, live]
 
     history, live = asyncio.run(watch())
-    assert history == {"type": "history", "mod": 0, "tweets": []}
+    assert history == {"type": "history", "mod": 0, "pinned": [], "tweets": []}
     assert live["type"] == "tweets"
     assert [t["text"] for t in live["tweets"]] == ["python live"]
     assert live["tweets"][0]["seq"] == TopicPost.objects.get(tweet__text="python live").pk

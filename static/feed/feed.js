@@ -65,6 +65,12 @@ function validTweets(list) {
   return list.filter(valid).sort((a, b) => a.seq - b.seq);
 }
 
+// Pinned posts keep the order the server gives (newest pin first), not seq order.
+function validPinned(list) {
+  if (!Array.isArray(list)) return [];
+  return list.filter((t) => t && Number.isSafeInteger(t.seq) && t.seq > 0 && typeof t.id === "string");
+}
+
 const maxSeq = (tweets) => tweets.reduce((top, t) => Math.max(top, t.seq), 0);
 const str = (value) => (typeof value === "string" ? value : "");
 
@@ -130,6 +136,8 @@ class FeedView {
     this.items = new Map(); // seq -> <li> in the list
     this.pending = new Map(); // seq -> tweet, held while the reader is scrolled down
     this.hiddenIds = new Set();
+    this.pinnedList = root.querySelector("[data-pinned]");
+    this.pins = new Map(); // X id -> {tweet, item}: pinned above the list, and out of it meanwhile
     this.floorSeq = 0; // tweets at or below this were dropped to honour the cap: never re-added
     this.overflowed = false;
     this.button?.addEventListener("click", () => this.reveal(true));
@@ -147,6 +155,7 @@ class FeedView {
     for (const tweet of tweets) {
       const { seq } = tweet;
       if (this.items.has(seq) || this.pending.has(seq) || seq <= this.floorSeq || this.hiddenIds.has(tweet.id)) continue;
+      if (this.pins.has(tweet.id)) continue;
       if (queue && seq > newest) this.pending.set(seq, tweet);
       else this.insert(tweet, animate);
     }
@@ -214,9 +223,51 @@ class FeedView {
   hide(ids) {
     for (const id of (Array.isArray(ids) ? ids : []).map(String)) {
       this.hiddenIds.add(id);
-      for (const [seq, tweet] of this.pending) if (tweet.id === id) this.pending.delete(seq);
-      for (const [seq, item] of this.items) if (item.dataset.id === id) this.items.delete(seq) && item.remove();
+      this.pins.get(id)?.item.remove();
+      this.pins.delete(id);
+      this.remove(id);
     }
+    this.render();
+  }
+
+  remove(id) {
+    for (const [seq, tweet] of this.pending) if (tweet.id === id) this.pending.delete(seq);
+    for (const [seq, item] of this.items) if (item.dataset.id === id) this.items.delete(seq) && item.remove();
+  }
+
+  // Pins: each new pin goes on top; a pinned post leaves the list and comes back to its place there
+  // when unpinned. A history says what is pinned now, whatever this page showed before.
+  setPinned(tweets) {
+    const now = new Set(tweets.map((t) => t.id));
+    this.unpin([...this.pins.keys()].filter((id) => !now.has(id)));
+    this.pin([...tweets].reverse());
+  }
+
+  pin(tweets) {
+    if (!this.pinnedList) return;
+    for (const tweet of tweets) {
+      this.pins.get(tweet.id)?.item.remove();
+      this.hiddenIds.delete(tweet.id);
+      const item = renderTweet(tweet, this.wall);
+      item.classList.add("tweet--pinned");
+      item.querySelector(".tweet__meta").prepend(el("span", "tweet__pin", "Pinned"));
+      this.pinnedList.prepend(item);
+      this.pins.set(tweet.id, { tweet, item });
+      this.remove(tweet.id);
+    }
+    this.render();
+  }
+
+  unpin(ids) {
+    const back = [];
+    for (const id of (Array.isArray(ids) ? ids : []).map(String)) {
+      const pinned = this.pins.get(id);
+      if (!pinned) continue;
+      pinned.item.remove();
+      this.pins.delete(id);
+      back.push(pinned.tweet);
+    }
+    if (back.length) this.add(validTweets(back), false);
     this.render();
   }
 
@@ -226,7 +277,7 @@ class FeedView {
       this.button.hidden = n === 0;
       this.button.textContent = `↑ ${numberFormat.format(n)}${this.overflowed ? "+" : ""} new tweet${n === 1 ? "" : "s"}`;
     }
-    if (this.empty) this.empty.hidden = this.items.size + n > 0;
+    if (this.empty) this.empty.hidden = this.items.size + n + this.pins.size > 0;
   }
 }
 
@@ -304,18 +355,21 @@ class LiveFeed {
     conn.silenceTimer = setTimeout(() => conn.socket.close(), SILENCE_MS);
     let message;
     try { message = JSON.parse(data); } catch { return; }
-    if (message.type === "hide" || message.type === "show") return this.onDecision(conn, message);
+    if (["hide", "show", "pin", "unpin"].includes(message.type)) return this.onDecision(conn, message);
     if (message.type !== "history" && message.type !== "tweets") return; // ping, unknown: ignore
     const tweets = validTweets(message.tweets);
     if (message.type === "tweets") return this.accept(conn, tweets, true);
     clearTimeout(conn.historyTimer);
     for (const tweet of tweets) this.view.hiddenIds.delete(tweet.id); // visible as of the history
+    this.view.setPinned(validPinned(message.pinned));
     this.onHistory(conn, tweets, Number.isSafeInteger(message.mod) ? message.mod : 0);
   }
 
   onDecision(conn, decision) {
     if (decision.type === "hide") this.view.hide(decision.ids);
-    else this.view.show(validTweets(decision.tweets));
+    else if (decision.type === "show") this.view.show(validTweets(decision.tweets));
+    else if (decision.type === "pin") this.view.pin(validPinned(decision.tweets));
+    else this.view.unpin(decision.ids);
     if (Number.isSafeInteger(decision.mod)) conn.maxMod = Math.max(conn.maxMod, decision.mod);
     if (conn.synced) this.modMark = Math.max(this.modMark ?? 0, conn.maxMod);
   }
@@ -386,6 +440,8 @@ class LiveFeed {
       for (const event of events) {
         if (event.action === "hide") this.view.hide([String(event.id)]);
         else if (event.action === "show") this.view.show(validTweets([event.tweet]));
+        else if (event.action === "pin") this.view.pin(validPinned([event.tweet]));
+        else if (event.action === "unpin") this.view.unpin([String(event.id)]);
         after = Math.max(after, event.mod);
       }
       conn.maxMod = Math.max(conn.maxMod, after);

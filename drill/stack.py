@@ -211,7 +211,10 @@ class Stack:
         with psycopg.connect(self.db_url, autocommit=True) as db:
             db.execute(
                 "INSERT INTO feed_topic (name, slug, query, is_active, rule_state, rule_error,"
-                " created_at, updated_at) VALUES ('Drill', %s, 'drill', true, 'pending', '', now(), now())",
+                " moderation, trusted_only, exclude_reposts, exclude_replies, languages,"
+                " profanity_filter, profanity_extra_words, exclude_hashbombs, created_at, updated_at)"
+                " VALUES ('Drill', %s, 'drill', true, 'pending', '', 'open', false, false, false, '[]',"
+                " false, '', false, now(), now())",
                 (TOPIC_SLUG,),
             )
         self.redis.wait_port()

@@ -8,8 +8,8 @@ from django.conf import settings
 
 from feed.models import Topic
 from feed.rule_check import RuleCheckUnavailable, rules_check
+from feed.rules import RuleError, validate_rule
 from feed.services import topic_rule_holder
-from streamer.rules import RuleError, validate_rule
 
 logger = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from feed.filters import TopicFilters
 from feed.models import ModerationDecision, Topic, TopicPost, Tweet
 from feed.normalize import NormalizedTweet
 from feed.rule_check import RuleCheckUnavailable, RuleOutcome, rules_check
+from feed.rules import RuleError, validate_rule
 from feed.selectors import post_item, topic_slugs
-from streamer.rules import RuleError, validate_rule
 
 logger = logging.getLogger(__name__)
 

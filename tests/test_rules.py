@@ -1,10 +1,10 @@
-"""Behaviour of the X filtered-stream rule subset in streamer.rules (no Django)."""
+"""Behaviour of the X filtered-stream rule subset in feed.rules (no Django)."""
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamer.rules import (
+from feed.rules import (
     DEFAULT_MAX_RULE_LENGTH,
     MAX_NESTING_DEPTH,
     Rule,

@@ -214,7 +214,7 @@ class XEmulator:
         return self._call(self.core.operational_disconnect)
 
     def add_rule(self, value: str, tag: str | None = None) -> dict:
-        """Add a rule without HTTP; raises ``streamer.rules.RuleError``."""
+        """Add a rule without HTTP; raises ``feed.rules.RuleError``."""
         return self._call(lambda: self.core.rulebook.add(value, tag))
 
     def remove_rule(self, rule_id: str) -> bool:

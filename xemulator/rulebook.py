@@ -1,11 +1,11 @@
-"""The stream's rule set, validated with the project's ``streamer.rules``."""
+"""The stream's rule set, validated with the project's ``feed.rules``."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 
-from streamer.rules import Rule, RuleError, compile_rule
+from feed.rules import Rule, RuleError, compile_rule
 
 from . import payloads as p
 

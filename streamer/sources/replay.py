@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from feed.rule_check import RuleOutcome
-from streamer.rules import Rule, RuleError, compile_rule
+from feed.rules import Rule, RuleError, compile_rule
 from streamer.sources import Deliver, OnState, TopicRule
 
 logger = logging.getLogger(__name__)

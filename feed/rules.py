@@ -1,7 +1,8 @@
-"""The subset of X's filtered-stream rule language that tweetsite supports.
+"""The topic rule language: the subset of X's filtered-stream rules that tweetsite supports.
 
-Admin validation, the replay source and the local X emulator all share this
-module, so a rule that validates here matches the same tweets everywhere.
+Network-neutral, in `feed` so that the admin's validation, every source in `streamer` (the replay
+source matches locally, as networks without a server-side filter will) and the local X emulator
+import it one way, and a rule that validates here matches the same posts everywhere.
 Semantics follow docs.x.com/x-api/posts/filtered-stream/integrate/build-a-rule.
 """
 

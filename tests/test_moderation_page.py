@@ -1,13 +1,17 @@
 """The moderation page: staff with the moderate permission only, and what it opens with."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from feed.budget import topic_spend_add
-from feed.models import Topic, Tweet
+from feed.models import BlockRule, Topic, TopicPost, Tweet
 from feed.moderation import tweets_set_hidden
+from feed.selectors import ReasonCount, topic_reason_counts
 
 from payloads import ingest
 
@@ -79,3 +83,38 @@ def test_the_page_warns_at_80_percent_of_a_budget_and_says_when_paused(admin_use
 
 def test_a_topic_within_its_budget_shows_no_warning(admin_user, topic):
     assert b"data-budget-warning" not in logged_in(admin_user).get(PAGE).content
+
+
+def _counts_fixture(topic):
+    """Posts blocked by a word rule and pending ones, some over an hour old, one over a day old."""
+    BlockRule.objects.create(kind="word", value="spam")
+    ingest("spam now", "spam again", tags=["python"])
+    topic.moderation = "approve"
+    topic.save()
+    ingest("waiting", tags=["python"])
+    ingest("old spam", "ancient spam", "old waiting", tags=["python"])
+    now = timezone.now()
+    TopicPost.objects.filter(tweet__text__in=["old spam", "old waiting"]).update(
+        created_at=now - timedelta(hours=3)
+    )
+    TopicPost.objects.filter(tweet__text="ancient spam").update(created_at=now - timedelta(days=2))
+    return now
+
+
+def test_reason_counts_group_blocked_posts_by_reason_and_count_pending_for_the_hour_and_day(topic):
+    now = _counts_fixture(topic)
+    BlockRule.objects.create(kind="author", value="666", author_username="spammer")
+    ingest("hello", tags=["python"], username="spammer", author_id="666")
+    (spam_reason,) = set(TopicPost.objects.filter(tweet__text="spam now").values_list("reason", flat=True))
+    assert topic_reason_counts(topic=topic, now=now) == [
+        ReasonCount("blocked", spam_reason, 2, 3),
+        ReasonCount("pending", "", 1, 2),
+        ReasonCount("blocked", "author @spammer is blocked", 1, 1),
+    ]
+
+
+def test_the_topic_admin_shows_the_reason_counts(admin_client, topic):
+    _counts_fixture(topic)
+    html = admin_client.get(reverse("admin:feed_topic_change", args=[topic.pk])).content.decode()
+    assert "Blocked and pending (hour · day)" in html
+    assert "<td>pending</td><td>1</td><td>2</td>" in html

@@ -202,7 +202,16 @@ MODERATION_HIDDEN_LIMIT = 50  # hidden posts the moderation page opens with: as 
 def moderation_wire(post: TopicPost) -> dict:
     """A post as moderators see it: the tweet shape plus `post_id` (the stored tweet's id, the same
     on every topic and across approval), its state on this topic, and why it is blocked."""
-    return {**post_wire(post), "post_id": post.tweet_id, "state": post.state, "reason": post.reason}
+    return _moderation_fields(post_wire(post), post)
+
+
+def moderation_item(post: TopicPost, topic_slugs: list[str]) -> str:
+    """`moderation_wire`, pre-encoded, for a post whose tweet's topics are known (ingest)."""
+    return encode(_moderation_fields(tweet_wire(post.tweet, topic_slugs, seq=post.pk), post))
+
+
+def _moderation_fields(wire: dict, post: TopicPost) -> dict:
+    return {**wire, "post_id": post.tweet_id, "state": post.state, "reason": post.reason}
 
 
 def topic_posts_in_state(*, topic: Topic, state: str, limit: int = MODERATION_HIDDEN_LIMIT) -> list[dict]:

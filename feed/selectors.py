@@ -248,3 +248,20 @@ def topic_reason_counts(*, topic: Topic, now: datetime) -> list[ReasonCount]:
     )
     counts = [ReasonCount(state, reason, hour, day) for state, reason, hour, day in rows]
     return sorted(counts, key=lambda c: (-c.day, -c.hour, c.state, c.reason))
+
+
+# What a moderation socket opens with: the queue a moderator works through, and the newest of the rest.
+MODERATION_SNAPSHOT_NEWEST = 50  # shown, hidden and blocked posts each: as many as a wall's history
+
+
+def topic_moderation_snapshot(*, topic: Topic) -> tuple[int, list[dict]]:
+    """The topic's moderation mark and its posts as moderators see them (moderation_wire): pending
+    oldest first (up to QUEUE_LIMIT), then the newest shown, hidden and blocked, newest first.
+
+    The mark is read first, so the posts reflect at least every decision up to it.
+    """
+    mark = topic_moderation_mark(topic=topic)
+    posts = topic_pending_posts(topic=topic)
+    for state in (TopicPost.State.VISIBLE, TopicPost.State.HIDDEN, TopicPost.State.BLOCKED):
+        posts += _posts(topic, state).order_by("-pk")[:MODERATION_SNAPSHOT_NEWEST]
+    return mark, [moderation_wire(post) for post in posts]

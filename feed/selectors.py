@@ -196,7 +196,8 @@ def topic_pending_posts(*, topic: Topic, limit: int = QUEUE_LIMIT) -> list[Topic
     return list(_posts(topic, TopicPost.State.PENDING).order_by("pk")[:limit])
 
 
-MODERATION_HIDDEN_LIMIT = 50  # hidden posts the moderation page opens with: as many as the history
+# Shown, hidden and blocked posts each that a moderation socket opens with: as many as a wall's history.
+MODERATION_NEWEST_LIMIT = 50
 
 
 def moderation_wire(post: TopicPost) -> dict:
@@ -214,8 +215,8 @@ def _moderation_fields(wire: dict, post: TopicPost) -> dict:
     return {**wire, "post_id": post.tweet_id, "state": post.state, "reason": post.reason}
 
 
-def topic_posts_in_state(*, topic: Topic, state: str, limit: int = MODERATION_HIDDEN_LIMIT) -> list[dict]:
-    """The topic's newest posts in `state` (hidden, blocked), in moderation_wire shape, newest first."""
+def topic_posts_in_state(*, topic: Topic, state: str, limit: int = MODERATION_NEWEST_LIMIT) -> list[dict]:
+    """The topic's newest posts in `state`, in moderation_wire shape, newest first."""
     return [moderation_wire(post) for post in _posts(topic, state).order_by("-pk")[:limit]]
 
 
@@ -250,10 +251,6 @@ def topic_reason_counts(*, topic: Topic, now: datetime) -> list[ReasonCount]:
     return sorted(counts, key=lambda c: (-c.day, -c.hour, c.state, c.reason))
 
 
-# What a moderation socket opens with: the queue a moderator works through, and the newest of the rest.
-MODERATION_SNAPSHOT_NEWEST = 50  # shown, hidden and blocked posts each: as many as a wall's history
-
-
 def topic_moderation_snapshot(*, topic: Topic) -> tuple[int, list[dict]]:
     """The topic's moderation mark and its posts as moderators see them (moderation_wire): pending
     oldest first (up to QUEUE_LIMIT), then the newest shown, hidden and blocked, newest first.
@@ -261,7 +258,7 @@ def topic_moderation_snapshot(*, topic: Topic) -> tuple[int, list[dict]]:
     The mark is read first, so the posts reflect at least every decision up to it.
     """
     mark = topic_moderation_mark(topic=topic)
-    posts = topic_pending_posts(topic=topic)
+    posts = [moderation_wire(post) for post in topic_pending_posts(topic=topic)]
     for state in (TopicPost.State.VISIBLE, TopicPost.State.HIDDEN, TopicPost.State.BLOCKED):
-        posts += _posts(topic, state).order_by("-pk")[:MODERATION_SNAPSHOT_NEWEST]
-    return mark, [moderation_wire(post) for post in posts]
+        posts += topic_posts_in_state(topic=topic, state=state)
+    return mark, posts

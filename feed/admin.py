@@ -74,7 +74,7 @@ class TopicAdmin(admin.ModelAdmin):
             ((c.reason or c.state, c.hour, c.day) for c in counts),
         )
         head = "<tr><th>reason</th><th>last hour</th><th>last day</th></tr>"
-        return format_html('<table class="reason-counts">{}{}</table>', format_html(head), rows)
+        return format_html('<table class="reason-counts">' + head + "{}</table>", rows)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Topic]:
         return topics_with_spend(topics=super().get_queryset(request))

@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from feed.budget import WARN_AT, budget_warning, topic_spend, topics_with_spend
@@ -12,6 +13,7 @@ from feed.forms import FILTER_FIELDS, TopicAdminForm
 from feed.models import BlockRule, ModerationDecision, Topic, TopicPost, Tweet
 from feed.moderation import block_rule_apply, tweets_set_hidden
 from feed.publishing import publish_batches_sync
+from feed.selectors import topic_reason_counts
 from feed.services import topics_activate, topics_deactivate
 
 
@@ -61,6 +63,19 @@ class TopicAdmin(admin.ModelAdmin):
             return format_html('<strong class="budget budget--warn">{}</strong> {}', share, text)
         return text
 
+    @admin.display(description="blocked and pending (hour · day)")
+    def reason_counts(self, topic: Topic) -> str:
+        counts = topic_reason_counts(topic=topic, now=timezone.now())
+        if not counts:
+            return "none in the last day"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((c.reason or c.state, c.hour, c.day) for c in counts),
+        )
+        head = "<tr><th>reason</th><th>last hour</th><th>last day</th></tr>"
+        return format_html('<table class="reason-counts">' + head + "{}</table>", rows)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Topic]:
         return topics_with_spend(topics=super().get_queryset(request))
 
@@ -75,13 +90,13 @@ class TopicAdmin(admin.ModelAdmin):
         # X's answer is the worker's to record (feed.services.topic_rules_record), never the admin's.
         rule = ["rule_state", "rule_error", "rule_checked_at", "paused_until"]
         # Open pages and the worker's rule tag follow the slug: it is fixed once the topic exists.
-        return ["slug", *rule, "spend"] if obj is not None else rule
+        return ["slug", *rule, "spend", "reason_counts"] if obj is not None else rule
 
     def get_prepopulated_fields(self, request, obj=None):
         return {} if obj is not None else self.prepopulated_fields
 
     def get_fieldsets(self, request, obj=None):
-        moderation = ["moderation", "trusted_only"]
+        moderation = ["moderation", "trusted_only", *(["reason_counts"] if obj is not None else [])]
         main = [name for name in self.get_fields(request, obj) if name not in [*FILTER_FIELDS, *moderation]]
         moderated = ("Moderation", {"fields": moderation})
         filters = (

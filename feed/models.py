@@ -178,7 +178,11 @@ class TopicPost(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["topic", "tweet"], name="topic_post_once")]
-        indexes = [models.Index(fields=["topic", "state", "-id"], name="topic_post_state_newest")]
+        indexes = [
+            models.Index(fields=["topic", "state", "-id"], name="topic_post_state_newest"),
+            # The moderation page's counts by reason read one topic's last day (topic_reason_counts).
+            models.Index(fields=["topic", "created_at"], name="topic_post_created"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.tweet_id} on {self.topic_id}: {self.state} at {self.pk}"

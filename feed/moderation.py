@@ -15,7 +15,9 @@ from django.utils import timezone
 
 from feed.blocking import Matcher
 from feed.models import BlockRule, ModerationDecision, ModerationEvent, Topic, TopicPost, Tweet
-from feed.services import TopicBatch, decision_record
+from feed.rendering import encode
+from feed.selectors import moderation_wire
+from feed.services import REVIEW, TopicBatch, decision_record
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +73,8 @@ def _posts_set(
     reason: str = "",
 ) -> tuple[set[int], list[TopicBatch]]:
     """Move the tweets' posts (on `topic_id`, or on all their topics) to `target`; return the tweets
-    whose state changed somewhere, and the nudges to publish after commit.
+    whose state changed somewhere, and the nudges to publish after commit: a "moderation" batch per
+    topic for its viewers, and a REVIEW batch per topic with the changed posts for its moderators.
 
     The topics are locked before the posts' states are read, as ingest locks them: a second
     moderator's identical decision waits for the first to commit, then finds nothing to change, so a
@@ -118,7 +121,23 @@ def _posts_set(
     for event in events:
         newest[event.topic_id] = max(newest.get(event.topic_id, 0), event.pk)
     batches = [TopicBatch(slugs[pk], "moderation", (), mod=mod) for pk, mod in newest.items()]
-    return {post.tweet_id for post in changed}, batches
+    return {post.tweet_id for post in changed}, batches + _review_batches(changed, slugs, newest)
+
+
+def _review_batches(
+    changed: list[TopicPost], slugs: dict[int, str], newest: dict[int, int]
+) -> list[TopicBatch]:
+    """For each topic's moderators: the changed posts as they are now, at the decision's mark."""
+    pairs = {(post.topic_id, post.tweet_id) for post in changed}
+    now = TopicPost.objects.filter(topic_id__in=newest, tweet_id__in={tweet_id for _, tweet_id in pairs})
+    by_topic: dict[int, list[str]] = {}
+    for post in now.select_related("tweet").prefetch_related("tweet__topics").order_by("pk"):
+        if (post.topic_id, post.tweet_id) in pairs:
+            by_topic.setdefault(post.topic_id, []).append(encode(moderation_wire(post)))
+    return [
+        TopicBatch(slugs[pk], REVIEW, (), items=tuple(items), mod=newest[pk])
+        for pk, items in by_topic.items()
+    ]
 
 
 def _posts_show(posts: list[TopicPost]) -> None:
@@ -167,7 +186,9 @@ def _pins_set(
             for post in changed
         )
     mark = max(event.pk for event in events)
-    return {post.tweet_id for post in changed}, [TopicBatch(topic.slug, "moderation", (), mod=mark)]
+    nudge = TopicBatch(topic.slug, "moderation", (), mod=mark)
+    review = _review_batches(changed, {topic.pk: topic.slug}, {topic.pk: mark})
+    return {post.tweet_id for post in changed}, [nudge, *review]
 
 
 # What a moderator may ask of a post (or its author) through the API.

@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from feed.api import MODERATE_PERMISSION
 from feed.budget import budget_warning, topic_pause_notice, topic_spend
-from feed.models import Topic, TopicPost
-from feed.selectors import topic_posts_in_state, topics_active_with_recent_counts
+from feed.models import Topic
+from feed.selectors import topics_active_with_recent_counts
 
 WALL_THEMES = ("dark", "light")
 
@@ -33,19 +33,15 @@ def topic_wall(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def topic_moderate(request: HttpRequest, slug: str) -> HttpResponse:
-    """The moderators' page: the live posts over the public socket, decisions through the API.
+    """The moderators' page: a shell; posts arrive over the moderation socket, decisions go to the API.
 
-    The posts hidden before the page opened come with it (they are on no public socket); the rest
-    arrives live. Staff log in through the admin, so that is where an anonymous visitor is sent.
+    Staff log in through the admin, so that is where an anonymous visitor is sent.
     """
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path(), reverse("admin:login"))
     if not request.user.has_perm(MODERATE_PERMISSION):
         raise PermissionDenied(f"you need the {MODERATE_PERMISSION} permission")
     topic = get_object_or_404(Topic, slug=slug, is_active=True)
-    hidden = topic_posts_in_state(topic=topic, state=TopicPost.State.HIDDEN)
     # As the admin warns: at 80% of a budget, and while the topic is paused on X (read at page load).
     warning = budget_warning(topic_spend(topic=topic))
-    return render(
-        request, "feed/moderate.html", {"topic": topic, "hidden_posts": hidden, "budget_warning": warning}
-    )
+    return render(request, "feed/moderate.html", {"topic": topic, "budget_warning": warning})

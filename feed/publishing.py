@@ -1,7 +1,8 @@
 """Announcing stored tweets to viewers through the channel layer.
 
 One message per topic batch goes to the topic's group. Web processes receive it in their hub
-(feed/hub.py), which turns it into one frame and writes the same bytes to every local socket.
+(feed/hub.py), which turns it into one frame and writes the same bytes to every local socket. REVIEW
+batches go to the topic's moderate group instead, which only moderation sockets join.
 """
 
 import asyncio
@@ -11,12 +12,17 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from feed.services import TopicBatch
+from feed.services import REVIEW, TopicBatch
 
 HUB_MESSAGE_TYPE = "feed.batch"
 # The worker's heartbeat: {"type": HEARTBEAT_MESSAGE_TYPE, "seqs": {slug: newest published seq}}.
 HEARTBEAT_GROUP = "feed.heartbeat"
 HEARTBEAT_MESSAGE_TYPE = "feed.heartbeat"
+
+
+# REVIEW batches: {"type": REVIEW_MESSAGE_TYPE, "topic", "mod", "items"} to the topic's moderate group,
+# read by each moderation socket (feed/moderation_socket.py), never by the hub.
+REVIEW_MESSAGE_TYPE = "moderate.posts"
 
 
 def group_name(slug: str) -> str:
@@ -25,7 +31,23 @@ def group_name(slug: str) -> str:
     return f"topic.{slug}"
 
 
+def moderate_group_name(slug: str) -> str:
+    return f"moderate.{slug}"  # at most 89 characters, as group_name
+
+
+def batch_group(batch: TopicBatch) -> str:
+    """Where a batch goes: REVIEW to the topic's moderators, everything else to its viewers' hub."""
+    return moderate_group_name(batch.topic_slug) if batch.kind == REVIEW else group_name(batch.topic_slug)
+
+
 def batch_message(batch: TopicBatch) -> dict[str, Any]:
+    if batch.kind == REVIEW:
+        return {
+            "type": REVIEW_MESSAGE_TYPE,
+            "topic": batch.topic_slug,
+            "mod": batch.mod,
+            "items": list(batch.items),
+        }
     return {
         "type": HUB_MESSAGE_TYPE,
         "topic": batch.topic_slug,
@@ -38,10 +60,10 @@ def batch_message(batch: TopicBatch) -> dict[str, Any]:
 
 
 async def publish_batches(batches: Iterable[TopicBatch]) -> None:
-    """Send each batch to its topic's group; raises if the channel layer is unreachable."""
+    """Send each batch to its group (`batch_group`); raises if the channel layer is unreachable."""
     layer = get_channel_layer()
     for batch in batches:
-        await layer.group_send(group_name(batch.topic_slug), batch_message(batch))
+        await layer.group_send(batch_group(batch), batch_message(batch))
 
 
 # The admin waits this long for Redis before telling the moderator that pages were not told.

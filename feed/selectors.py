@@ -3,6 +3,8 @@
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db.models import Count, Max, Q, QuerySet
 
@@ -202,21 +204,74 @@ def topic_pending_posts(*, topic: Topic, limit: int = QUEUE_LIMIT) -> list[Topic
     return list(_posts(topic, TopicPost.State.PENDING).order_by("pk")[:limit])
 
 
-MODERATION_HIDDEN_LIMIT = 50  # hidden posts the moderation page opens with: as many as the history
+# Shown, hidden and blocked posts each that a moderation socket opens with: as many as a wall's history.
+MODERATION_NEWEST_LIMIT = 50
 
 
 def moderation_wire(post: TopicPost) -> dict:
     """A post as moderators see it: the tweet shape plus `post_id` (the stored tweet's id, the same
     on every topic and across approval), its state on this topic, and why it is blocked."""
-    return {
-        **post_wire(post),
-        "post_id": post.tweet_id,
-        "state": post.state,
-        "reason": post.reason,
-        "pinned": post.pinned_at is not None,
-    }
+    return _moderation_fields(post_wire(post), post)
 
 
-def topic_posts_in_state(*, topic: Topic, state: str, limit: int = MODERATION_HIDDEN_LIMIT) -> list[dict]:
-    """The topic's newest posts in `state` (hidden, blocked), in moderation_wire shape, newest first."""
+def moderation_item(post: TopicPost, topic_slugs: list[str]) -> str:
+    """`moderation_wire`, pre-encoded, for a post whose tweet's topics are known (ingest)."""
+    return encode(_moderation_fields(tweet_wire(post.tweet, topic_slugs, seq=post.pk), post))
+
+
+def _moderation_fields(wire: dict, post: TopicPost) -> dict:
+    pinned = post.pinned_at is not None
+    return {**wire, "post_id": post.tweet_id, "state": post.state, "reason": post.reason, "pinned": pinned}
+
+
+def topic_posts_in_state(*, topic: Topic, state: str, limit: int = MODERATION_NEWEST_LIMIT) -> list[dict]:
+    """The topic's newest posts in `state`, in moderation_wire shape, newest first."""
     return [moderation_wire(post) for post in _posts(topic, state).order_by("-pk")[:limit]]
+
+
+@dataclass(frozen=True)
+class ReasonCount:
+    state: str  # "blocked" (one row per reason) or "pending" (one row: pending posts have no reason)
+    reason: str
+    hour: int  # posts that arrived in the last hour and are in this state with this reason now
+    day: int  # the same over the last day
+
+
+def topic_reason_counts(*, topic: Topic, now: datetime) -> list[ReasonCount]:
+    """The topic's blocked posts by reason, and its pending posts, that arrived in the last hour and
+    day (`TopicPost.created_at`); most in the day first. One grouped query over the last day's posts
+    (index topic_post_created).
+
+    Counted as they are now: a post blocked at ingest and released since is not counted, and an
+    approved post is no longer pending.
+    """
+    hour_ago = Q(created_at__gte=now - timedelta(hours=1))
+    rows = (
+        TopicPost.objects.filter(
+            topic=topic,
+            created_at__gte=now - timedelta(days=1),
+            state__in=[TopicPost.State.BLOCKED, TopicPost.State.PENDING],
+        )
+        .values_list("state", "reason")
+        .annotate(hour=Count("id", filter=hour_ago), day=Count("id"))
+        .order_by()
+    )
+    counts = [ReasonCount(state, reason, hour, day) for state, reason, hour, day in rows]
+    return sorted(counts, key=lambda c: (-c.day, -c.hour, c.state, c.reason))
+
+
+def topic_moderation_snapshot(*, topic: Topic) -> tuple[int, list[dict]]:
+    """The topic's moderation mark and its posts as moderators see them (moderation_wire): pending
+    oldest first (up to QUEUE_LIMIT), then the newest shown, hidden and blocked, newest first.
+
+    The mark is read first, so the posts reflect at least every decision up to it.
+    """
+    mark = topic_moderation_mark(topic=topic)
+    posts = [moderation_wire(post) for post in topic_pending_posts(topic=topic)]
+    for state in (TopicPost.State.VISIBLE, TopicPost.State.HIDDEN, TopicPost.State.BLOCKED):
+        posts += topic_posts_in_state(topic=topic, state=state)
+    # Pinned posts too, however old: the "Pinned" tab lists them all.
+    listed = {post["post_id"] for post in posts}
+    pinned = _posts(topic).filter(pinned_at__isnull=False).order_by("-pinned_at")[:PINNED_LIMIT]
+    posts += [moderation_wire(post) for post in pinned if post.tweet_id not in listed]
+    return mark, posts

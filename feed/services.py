@@ -25,7 +25,7 @@ from feed.models import ModerationDecision, Topic, TopicPost, Tweet
 from feed.normalize import NormalizedTweet
 from feed.rule_check import RuleCheckUnavailable, RuleOutcome, rules_check
 from feed.rules import RuleError, validate_rule
-from feed.selectors import post_item, topic_slugs
+from feed.selectors import moderation_item, post_item, topic_slugs
 
 logger = logging.getLogger(__name__)
 
@@ -35,15 +35,24 @@ class TopicBatch:
     """What one topic's viewers are told: new tweets (pre-encoded), or that moderation changed."""
 
     topic_slug: str
-    kind: str  # "tweets", "moderation" (decisions up to `mod` are stored), or "close" (switched off)
+    # "tweets", "moderation" (decisions up to `mod` are stored), "close" (switched off), or REVIEW
+    kind: str
     seqs: tuple[int, ...]
-    items: tuple[str, ...] = ()  # pre-encoded wire JSON, one per seq, for kind "tweets"
+    items: tuple[str, ...] = ()  # pre-encoded wire JSON: one per seq for "tweets"; REVIEW's posts
     prev_seq: int | None = None  # the topic's previously published seq, so receivers see gaps
     mod: int | None = None  # for kind "moderation": the topic's newest stored ModerationEvent id
 
 
+# For the topic's moderators only (feed/moderation_socket.py), never its viewers: posts as they are now,
+# in moderation_wire shape (`items`, no seqs), new ones from ingest (`mod` None) and those a decision
+# changed (`mod`: the decision's newest ModerationEvent id on the topic). Published to the topic's
+# moderate group, not its topic group (feed/publishing.py), so the hub never sees one.
+REVIEW = "review"
+
+
 def tweets_ingest(*, tweets: Sequence[NormalizedTweet]) -> list[TopicBatch]:
-    """Store tweets idempotently and return one batch per topic for what is newly visible there.
+    """Store tweets idempotently and return one batch per topic for what is newly visible there,
+    and one REVIEW batch per topic with every new post there, whatever its state, for moderators.
 
     Idempotent on the X id (unique constraint) because the same tweet can arrive twice: X may
     redeliver around a reconnect, and a worker restarted mid-batch sees it again. A tweet seen
@@ -100,7 +109,8 @@ def _ingest(by_id: dict[str, NormalizedTweet]) -> list[TopicBatch]:
     # Batches from what was just written, not read back: this runs once per tweet at a busy event.
     slugs_of = {row.pk: topic_slugs(linked[row.x_id]) for row in stored}
     visible = [post for post in posts if post.state == TopicPost.State.VISIBLE]
-    return _batches([(post, slugs_of[post.tweet_id]) for post in visible])
+    batches = _batches([(post, slugs_of[post.tweet_id]) for post in visible])
+    return batches + _review_batches([(post, slugs_of[post.tweet_id]) for post in posts])
 
 
 def _new_post(row: Tweet, topic: Topic, admission: Admission) -> TopicPost:
@@ -254,6 +264,14 @@ def _batches(rows: list[tuple[TopicPost, list[str]]]) -> list[TopicBatch]:
         TopicBatch(slug, "tweets", tuple(s for s, _ in pairs), items=tuple(i for _, i in pairs))
         for slug, pairs in by_topic.items()
     ]
+
+
+def _review_batches(rows: list[tuple[TopicPost, list[str]]]) -> list[TopicBatch]:
+    """One REVIEW batch per topic: its new posts in seq order, in moderation_wire shape."""
+    by_topic: dict[str, list[str]] = defaultdict(list)
+    for post, slugs in rows:
+        by_topic[post.topic.slug].append(moderation_item(post, slugs))
+    return [TopicBatch(slug, REVIEW, (), items=tuple(items)) for slug, items in by_topic.items()]
 
 
 def _all_slugs(tweets: Iterable[NormalizedTweet]) -> set[str]:

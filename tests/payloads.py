@@ -4,7 +4,7 @@ import itertools
 from typing import Any
 
 from feed.normalize import normalize
-from feed.services import tweets_ingest
+from feed.services import REVIEW, TopicBatch, tweets_ingest
 
 _ids = itertools.count(1862000000000000001)
 
@@ -39,3 +39,8 @@ def x_message(
 def ingest(*texts: str, tags: list[str], **kwargs: Any):
     """Store one tweet per text through the real ingest path; returns the topic batches."""
     return tweets_ingest(tweets=[normalize(x_message(text, tags=tags, **kwargs)) for text in texts])
+
+
+def for_viewers(batches: list[TopicBatch]) -> list[TopicBatch]:
+    """The batches the topics' viewers get: all but the moderators' REVIEW batches."""
+    return [batch for batch in batches if batch.kind != REVIEW]

@@ -6,7 +6,7 @@ from feed.models import BlockRule, Topic, TopicPost, Tweet
 from feed.normalize import normalize
 from feed.services import tweets_ingest
 
-from payloads import ingest, x_message
+from payloads import for_viewers, ingest, x_message
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ def placements() -> dict[tuple[str, str], tuple[str, str]]:
 
 def test_an_approve_topic_holds_new_posts_and_announces_nothing(topics):
     Topic.objects.filter(slug="python").update(moderation="approve")
-    batches = ingest("waits on python, shows on django", tags=["python", "django"])
+    batches = for_viewers(ingest("waits on python, shows on django", tags=["python", "django"]))
     assert [(b.topic_slug, len(b.seqs)) for b in batches] == [("django", 1)]
     assert placements() == {
         ("waits on python, shows on django", "python"): ("pending", ""),
@@ -37,7 +37,8 @@ def test_an_approve_topic_holds_new_posts_and_announces_nothing(topics):
 def test_a_trusted_account_skips_the_approval_queue(topics):
     Topic.objects.filter(slug="python").update(moderation="approve")
     BlockRule.objects.create(kind="trusted", value="8")
-    assert [b.topic_slug for b in ingest("from a friend", tags=["python"], author_id="8")] == ["python"]
+    batches = for_viewers(ingest("from a friend", tags=["python"], author_id="8"))
+    assert [b.topic_slug for b in batches] == ["python"]
 
 
 def test_a_trusted_only_topic_blocks_everyone_else_with_a_reason(topics):
@@ -56,7 +57,7 @@ def test_a_filtered_post_is_stored_blocked_with_the_filters_name_on_that_topic_o
     original = x_message("the original", tags=[])
     repost = x_message("RT @alice: the original", tags=["python", "django"])
     repost["data"]["referenced_tweets"] = [{"type": "retweeted", "id": original["data"]["id"]}]
-    batches = tweets_ingest(tweets=[normalize(repost)])
+    batches = for_viewers(tweets_ingest(tweets=[normalize(repost)]))
     assert [b.topic_slug for b in batches] == ["django"]
     assert placements() == {
         ("RT @alice: the original", "python"): ("blocked", "repost"),

@@ -13,7 +13,7 @@ from feed.moderation import block_rule_apply
 from feed.normalize import normalize
 from feed.services import tweets_ingest
 
-from payloads import ingest, x_message
+from payloads import for_viewers, ingest, x_message
 
 
 def word_rules(*values: str) -> Matcher:
@@ -159,7 +159,7 @@ def test_the_compiled_rules_follow_every_change(topics):
 @pytest.mark.django_db
 def test_a_blocked_post_is_stored_blocked_with_its_reason_and_never_announced(topics):
     rule = BlockRule.objects.create(kind="word", value="spam")
-    batches = ingest("buy spam", "fine post", tags=["python"])
+    batches = for_viewers(ingest("buy spam", "fine post", tags=["python"]))
     assert [len(b.seqs) for b in batches] == [1]
     spam = Tweet.objects.get(text="buy spam")
     blocked = TopicPost.objects.get(tweet=spam)
@@ -178,7 +178,7 @@ def test_a_blocked_post_is_stored_blocked_with_its_reason_and_never_announced(to
 @pytest.mark.django_db
 def test_an_author_rule_blocks_at_ingest(topics):
     BlockRule.objects.create(kind="author", value="42", author_username="alice")
-    assert ingest("anything", tags=["python"]) == []
+    assert for_viewers(ingest("anything", tags=["python"])) == []
     assert state_of(Tweet.objects.get()) == "blocked"
 
 
@@ -206,7 +206,7 @@ def test_saving_a_rule_hides_matching_stored_posts_and_nudges_pages(admin_client
     rule.topic = None
     rule.save()
     batches = block_rule_apply(rule=rule)
-    assert [(b.topic_slug, b.kind) for b in batches] == [("python", "moderation")]
+    assert [(b.topic_slug, b.kind) for b in batches] == [("python", "moderation"), ("python", "review")]
     spam = Tweet.objects.get(text="buy spam")
     assert state_of(spam, topics["python"]) == "blocked"
     assert ModerationEvent.objects.filter(tweet=spam, action="hide").count() == 2

@@ -15,7 +15,7 @@ from feed.services import topics_deactivate
 from tweetsite.asgi import application
 
 from in_process import TIMEOUT, connect, receive
-from payloads import ingest
+from payloads import for_viewers, ingest
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("channel_layer")]
 
@@ -148,7 +148,7 @@ async def test_a_batch_after_a_gap_makes_the_hub_send_what_it_missed_in_order(to
     communicator = await connect("python")
     await receive(communicator)
     await database_sync_to_async(ingest)("python lost 1", "python lost 2", tags=["python"])  # never published
-    (batch,) = await database_sync_to_async(ingest)("python live", tags=["python"])
+    (batch,) = for_viewers(await database_sync_to_async(ingest)("python live", tags=["python"]))
     await publish_batches([replace(batch, prev_seq=batch.seqs[0] - 1)])
     assert await received_texts(communicator, 3) == ["python lost 1", "python lost 2", "python live"]
     await communicator.disconnect()
@@ -157,7 +157,9 @@ async def test_a_batch_after_a_gap_makes_the_hub_send_what_it_missed_in_order(to
 async def test_a_heartbeat_ahead_of_the_hub_makes_it_send_what_it_missed(topic):
     communicator = await connect("python")
     await receive(communicator)
-    (batch,) = await database_sync_to_async(ingest)("python lost", tags=["python"])  # never published
+    (batch,) = for_viewers(
+        await database_sync_to_async(ingest)("python lost", tags=["python"])
+    )  # never published
     heartbeat = {"type": HEARTBEAT_MESSAGE_TYPE, "seqs": {"python": batch.seqs[0]}}
     await get_channel_layer().group_send(HEARTBEAT_GROUP, heartbeat)
     assert await received_texts(communicator, 1) == ["python lost"]

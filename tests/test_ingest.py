@@ -9,7 +9,7 @@ from django.db import connection, connections
 from feed.models import Topic, Tweet
 
 from conftest import wait_until
-from payloads import ingest
+from payloads import for_viewers, ingest
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,9 @@ def test_a_tweet_goes_out_live_exactly_as_the_api_serves_it_later(client):
     Topic.objects.create(name="Django", slug="b-django", query="django")
     Topic.objects.create(name="asyncio", slug="c-asyncio", query="asyncio")
 
-    batches = ingest("zope, django and asyncio at the sprint", tags=["a-zope", "b-django", "c-asyncio"])
+    batches = for_viewers(
+        ingest("zope, django and asyncio at the sprint", tags=["a-zope", "b-django", "c-asyncio"])
+    )
 
     assert sorted(b.topic_slug for b in batches) == ["a-zope", "b-django", "c-asyncio"]
     for batch in batches:  # each topic gives the tweet its own place (seq) there
@@ -33,7 +35,7 @@ def test_a_tweet_goes_out_live_exactly_as_the_api_serves_it_later(client):
 def test_a_tweet_seen_twice_is_stored_and_announced_once():
     Topic.objects.create(name="Python", slug="python", query="python")
 
-    first = ingest("hello", tags=["python"], tweet_id="1862000000000000999")
+    first = for_viewers(ingest("hello", tags=["python"], tweet_id="1862000000000000999"))
     again = ingest("hello", tags=["python"], tweet_id="1862000000000000999")
 
     assert [len(b.seqs) for b in first] == [1]

@@ -18,7 +18,7 @@ from feed.publishing import publish_batches
 from feed.viewer import ViewerSocket
 
 from in_process import connect, receive
-from payloads import ingest
+from payloads import for_viewers, ingest
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("channel_layer", "topic")]
 
@@ -89,7 +89,7 @@ async def test_a_batch_published_twice_reaches_pages_once_and_leaves_no_hole_in_
     await receive(page)
     previous = None
     for n in range(30):
-        (batch,) = await database_sync_to_async(ingest)(f"python new {n}", tags=["python"])
+        (batch,) = for_viewers(await database_sync_to_async(ingest)(f"python new {n}", tags=["python"]))
         batch = replace(batch, prev_seq=previous or batch.seqs[0] - 1)  # as the worker's publisher sets it
         await publish_batches([batch])
         await publish_batches([batch])  # a publisher retry after a timeout that had gone through

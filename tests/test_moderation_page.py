@@ -1,13 +1,17 @@
 """The moderation page: staff with the moderate permission only, and what it opens with."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from feed.budget import topic_spend_add
-from feed.models import Topic, Tweet
+from feed.models import BlockRule, Topic, TopicPost, Tweet
 from feed.moderation import tweets_set_hidden
+from feed.selectors import ReasonCount, topic_reason_counts
 
 from payloads import ingest
 
@@ -49,23 +53,31 @@ def test_superusers_get_the_page_with_its_own_module_and_no_inline_script(admin_
     assert response.status_code == 200
     html = response.content.decode()
     assert 'src="/static/feed/moderate.js"' in html and "feed/feed.js" not in html
-    assert 'data-ws-path="/ws/topics/python/"' in html
+    assert 'data-ws-path="/ws/topics/python/moderate/"' in html
     assert "python OR django" in html  # the rule that matched: the topic's, today
     assert "csrfmiddlewaretoken" not in html and 'data-csrf-token="' in html
+
+
+def test_the_page_lists_every_tab_and_shortcut_and_opens_an_approve_topic_on_its_queue(admin_user, topic):
+    topic.moderation = "approve"
+    topic.save()
+    html = logged_in(admin_user).get(PAGE).content.decode()
+    for tab in ["pending", "visible", "hidden", "blocked", "pinned"]:
+        assert f'data-tab="{tab}"' in html and f'data-list="{tab}"' in html
+    for key in "jkahupbt":
+        assert f"<kbd>{key}</kbd>" in html
+    assert 'data-default-tab="pending"' in html
 
 
 def test_an_unknown_topic_is_404_for_a_moderator(admin_user, topic):
     assert logged_in(admin_user).get(reverse("topic-moderate", kwargs={"slug": "nope"})).status_code == 404
 
 
-def test_the_page_opens_with_the_topics_hidden_posts_newest_first(admin_user, topic):
-    ingest("fine", "spam 1", "spam 2", tags=["python"])
-    spam = Tweet.objects.filter(text__startswith="spam").order_by("-pk")
-    tweets_set_hidden(tweets=spam, hidden=True)
-    response = logged_in(admin_user).get(PAGE)
-    hidden = response.context["hidden_posts"]
-    assert [(p["text"], p["post_id"], p["state"]) for p in hidden] == [(t.text, t.pk, "hidden") for t in spam]
-    assert 'id="hidden-posts" type="application/json"' in response.content.decode()
+def test_the_page_embeds_no_posts_they_come_over_the_moderation_socket(admin_user, topic):
+    ingest("spam 1", tags=["python"])
+    tweets_set_hidden(tweets=Tweet.objects.all(), hidden=True)
+    html = logged_in(admin_user).get(PAGE).content.decode()
+    assert "spam 1" not in html and "application/json" not in html
 
 
 def test_the_page_warns_at_80_percent_of_a_budget_and_says_when_paused(admin_user, topic):
@@ -79,3 +91,38 @@ def test_the_page_warns_at_80_percent_of_a_budget_and_says_when_paused(admin_use
 
 def test_a_topic_within_its_budget_shows_no_warning(admin_user, topic):
     assert b"data-budget-warning" not in logged_in(admin_user).get(PAGE).content
+
+
+def _counts_fixture(topic):
+    """Posts blocked by a word rule and pending ones, some over an hour old, one over a day old."""
+    BlockRule.objects.create(kind="word", value="spam")
+    ingest("spam now", "spam again", tags=["python"])
+    topic.moderation = "approve"
+    topic.save()
+    ingest("waiting", tags=["python"])
+    ingest("old spam", "ancient spam", "old waiting", tags=["python"])
+    now = timezone.now()
+    TopicPost.objects.filter(tweet__text__in=["old spam", "old waiting"]).update(
+        created_at=now - timedelta(hours=3)
+    )
+    TopicPost.objects.filter(tweet__text="ancient spam").update(created_at=now - timedelta(days=2))
+    return now
+
+
+def test_reason_counts_group_blocked_posts_by_reason_and_count_pending_for_the_hour_and_day(topic):
+    now = _counts_fixture(topic)
+    BlockRule.objects.create(kind="author", value="666", author_username="spammer")
+    ingest("hello", tags=["python"], username="spammer", author_id="666")
+    (spam_reason,) = set(TopicPost.objects.filter(tweet__text="spam now").values_list("reason", flat=True))
+    assert topic_reason_counts(topic=topic, now=now) == [
+        ReasonCount("blocked", spam_reason, 2, 3),
+        ReasonCount("pending", "", 1, 2),
+        ReasonCount("blocked", "author @spammer is blocked", 1, 1),
+    ]
+
+
+def test_the_topic_admin_shows_the_reason_counts(admin_client, topic):
+    _counts_fixture(topic)
+    html = admin_client.get(reverse("admin:feed_topic_change", args=[topic.pk])).content.decode()
+    assert "Blocked and pending (hour · day)" in html
+    assert "<td>pending</td><td>1</td><td>2</td>" in html

@@ -123,3 +123,26 @@ def test_every_post_reaches_a_viewer_when_the_buffer_fills_during_a_send(
         channel_layers.backends.clear()
     assert sorted(viewer.seqs) == seqs  # every post, once
     assert publisher.dropped == dropped  # `second` at most, never `first` while it was being sent
+
+
+async def test_review_batches_go_to_the_moderators_group_and_leave_the_seq_bookkeeping_alone(settings):
+    use_layer(settings, IN_MEMORY)
+    publisher = Publisher()
+    publisher.start_from({"python": 10})
+    layer, viewers = await listen()
+    moderators = await layer.new_channel()
+    await layer.group_add("moderate.python", moderators)
+    review = TopicBatch("python", "review", (), items=('{"post_id":7,"state":"pending"}',))
+    await publisher.publish([batch(11), review, batch(12)])
+    first, second = await layer.receive(viewers), await layer.receive(viewers)
+    assert [(m["kind"], m["seqs"], m["prev_seq"]) for m in (first, second)] == [
+        ("tweets", [11], 10),
+        ("tweets", [12], 11),
+    ]
+    assert await layer.receive(moderators) == {
+        "type": "moderate.posts",
+        "topic": "python",
+        "mod": None,
+        "items": ['{"post_id":7,"state":"pending"}'],
+    }
+    channel_layers.backends.clear()

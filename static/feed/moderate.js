@@ -1,30 +1,42 @@
 // The moderation page (/topics/<slug>/moderate/), for staff only: a module of its own so the public
-// pages keep their one module. Posts and every moderator's decisions arrive over the topic's public
-// socket (the frames the walls get, so a hide shows here when it shows there); decisions go to the
-// staff API with the page's CSRF token, and its answer moves the post at once. Posts hidden before
-// the page opened come with the page (#hidden-posts). After a reconnect the page reads the decisions
-// it missed, as the walls do (feed.js LiveFeed): modMark is the topic's moderation mark up to which
-// every hide and show has been applied; a history whose mark is ahead sends the page to
-// /api/topics/<slug>/moderation/?after=<modMark>, and each event moves its post, oldest first.
+// pages keep their one module. It listens on the topic's moderation socket
+// (/ws/topics/<slug>/moderate/, feed/moderation_socket.py), which the session authenticates:
+//   {"type":"snapshot","mod","posts","counts"}  on connect: replaces everything the page holds;
+//   {"type":"posts","mod","posts"}             posts as they are now (new ones, or a decision's);
+//   {"type":"counts","counts"}                 blocked and pending posts by reason, hour and day.
+// Each post is in the moderation shape (the tweet plus post_id, state, reason; "pinned" once pins
+// come) and is keyed by post_id, which stays the same when an approval gives it a new seq. A post
+// keeps the newest decision mark it was placed at: a frame with an older mark changes nothing, so a
+// late announcement never undoes a newer decision. Decisions go to the staff API with the page's
+// CSRF token; its answer moves the post at once, unless a newer frame moved it meanwhile. After a
+// reconnect the snapshot is the truth: the database's, not what the page remembers.
 // Nothing inline: CSP-safe.
 import { refreshTimes, renderTweet, validTweets } from "./feed.js";
 
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 10000; // a moderator's page: come back quickly, with jitter against a stampede
-const NOT_FOUND_RETRY_MS = 60000;
-const MAX_POSTS = 300; // per tab: the shown posts of a busy hour; older ones drop off the end
+const REFUSED_RETRY_MS = 60000; // not found, or not allowed: a person has to act first
+const MAX_POSTS = { pending: 1000, visible: 300, hidden: 300, blocked: 300, pinned: 300 }; // per tab
 const CLOCK_TICK_MS = 15000;
 const NOTICE_MS = 6000;
 
+// [action, label, key, the states whose button is enabled]. The keys work in any state: the API
+// answers with the post's state, and a decision that changes nothing says so.
 const ACTIONS = [
-  ["hide", "Hide", "h"],
-  ["unhide", "Unhide", "u"],
-  ["block_author", "Block author", "b"],
-  ["trust_author", "Trust author", "t"],
+  ["approve", "Approve", "a", ["pending", "blocked"]],
+  ["hide", "Hide", "h", ["visible", "pending"]],
+  ["unhide", "Unhide", "u", ["hidden", "blocked"]],
+  ["pin", "Pin", "p", ["visible"]],
+  ["block_author", "Block author", "b", null],
+  ["trust_author", "Trust author", "t", null],
 ];
 const KEY_ACTIONS = Object.fromEntries(ACTIONS.map(([action, , key]) => [key, action]));
-const COMING = { a: "Approve comes with approve mode.", p: "Pins come later." };
-const STATUS_TEXT = { connecting: "Connecting…", syncing: "Catching up…", live: "Live", reconnecting: "Reconnecting…", "not-found": "Topic not found" };
+const DONE = { approve: "approved", hide: "hidden", unhide: "shown", pin: "pinned", unpin: "unpinned" };
+const ASCENDING = new Set(["pending"]); // the queue is worked from the oldest; other tabs newest first
+const STATUS_TEXT = {
+  connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…",
+  "not-found": "Topic not found", forbidden: "Not allowed: log in again",
+};
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -33,6 +45,8 @@ function el(tag, className, text) {
   return node;
 }
 
+const validPosts = (list) => validTweets(list).filter((p) => Number.isSafeInteger(p.post_id) && typeof p.state === "string");
+
 // What a decision's answer means for one post, in words, when it changed nothing or more than it.
 function outcome(action, result, handle) {
   const post = `Post ${result.post_id}`;
@@ -40,118 +54,164 @@ function outcome(action, result, handle) {
     return result.applied ? `${handle} is blocked: their posts leave every page.` : `${post} was hidden already; ${handle} is blocked.`;
   }
   if (action === "trust_author") {
-    return result.applied ? `${handle} is trusted (approve mode will use this).` : `${handle} was trusted already.`;
+    return result.applied ? `${handle} is trusted: their posts skip the approval queue.` : `${handle} was trusted already.`;
   }
-  return result.applied ? "" : `${post} was ${result.state} already (another moderator may have been first).`;
+  if (result.applied) return "";
+  const done = DONE[action];
+  return done && result.state !== "blocked" ? `${post} was ${done} already by another moderator.` : `${post} is ${result.state} now; nothing changed.`;
 }
 
 class ModerationPage {
   constructor(root) {
     this.root = root;
-    this.lists = { visible: root.querySelector('[data-list="visible"]'), hidden: root.querySelector('[data-list="hidden"]') };
+    this.lists = {};
+    for (const list of root.querySelectorAll("[data-list]")) this.lists[list.dataset.list] = list;
     this.empty = root.querySelector("[data-empty]");
     this.notice = root.querySelector("[data-notice]");
     this.status = root.querySelector("[data-status]");
+    this.countsTable = root.querySelector("[data-reason-counts]");
     this.wsUrl = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${root.dataset.wsPath}`;
-    this.moderationUrl = root.dataset.moderationUrl;
-    this.modMark = null; // unknown until the first history
-    this.conn = null;
-    this.posts = new Map(); // post_id (the seq) -> <li>, in either list
-    this.tab = "visible";
+    this.socket = null;
+    this.posts = new Map(); // post_id -> {tweet, mod, nodes: Map(tab -> <li>)}
+    this.tab = root.dataset.defaultTab in this.lists ? root.dataset.defaultTab : "visible";
     this.selected = null;
     this.attempt = 0;
     for (const tab of root.querySelectorAll("[data-tab]")) tab.addEventListener("click", () => this.showTab(tab.dataset.tab));
     root.addEventListener("click", (event) => this.onClick(event));
     document.addEventListener("keydown", (event) => this.onKey(event));
     setInterval(() => refreshTimes(root), CLOCK_TICK_MS);
+    this.showTab(this.tab);
   }
 
   // --- Posts and tabs ---
   render(tweet) {
     const item = renderTweet(tweet, false);
     item.classList.add("mod-post");
-    item.dataset.author = tweet.author?.username ? `@${tweet.author.username}` : "the author";
+    const author = tweet.author?.username ? `@${tweet.author.username}` : "The author";
+    Object.assign(item.dataset, { postId: String(tweet.post_id), state: tweet.state, author });
     const facts = el("p", "mod-post__facts");
-    facts.append(el("span", "", `post ${tweet.seq}`), el("span", "", `author id ${tweet.author?.id ?? "?"}`));
+    facts.append(el("span", `mod-post__state mod-post__state--${tweet.state}`, tweet.pinned ? `${tweet.state}, pinned` : tweet.state));
+    if (tweet.reason) facts.append(el("span", "mod-post__reason", tweet.reason));
+    facts.append(el("span", "", `post ${tweet.post_id}`), el("span", "", `author id ${tweet.author?.id ?? "?"}`));
     const rule = el("span", "", "matched ");
     rule.append(el("code", "", this.root.dataset.rule));
     facts.append(rule);
     const actions = el("div", "mod-post__actions");
-    for (const [action, label, key] of ACTIONS) {
-      const button = el("button", "mod-button", label);
-      Object.assign(button, { type: "button", title: `${label} (${key})` });
-      button.dataset.action = action;
+    for (const [action, label, key, states] of ACTIONS) {
+      const unpin = action === "pin" && tweet.pinned;
+      const button = el("button", "mod-button", unpin ? "Unpin" : label);
+      Object.assign(button, { type: "button", title: `${unpin ? "Unpin" : label} (${key})` });
+      button.dataset.action = unpin ? "unpin" : action;
+      button.disabled = states !== null && !states.includes(tweet.state) && !unpin;
       actions.append(button);
     }
     item.querySelector(".tweet__body").append(facts, actions);
     return item;
   }
 
-  // A post in `state`; one already here keeps its state unless `force` (a decision's answer).
-  place(tweet, state, force = true) {
-    let item = this.posts.get(tweet.seq);
-    if (!item) {
-      item = this.render(tweet);
-      this.posts.set(tweet.seq, item);
-    } else if (!force) {
-      return;
-    }
-    this.move(item, state);
+  tabsOf(tweet) {
+    const tabs = tweet.state in this.lists ? [tweet.state] : [];
+    if (tweet.pinned === true) tabs.push("pinned");
+    return tabs;
   }
 
-  move(item, state) {
-    if (item.dataset.state === state && item.isConnected) return;
-    if (item === this.selected && state !== this.tab) this.select(item.nextElementSibling || item.previousElementSibling);
-    item.dataset.state = state;
-    item.querySelector('[data-action="hide"]').disabled = state === "hidden";
-    item.querySelector('[data-action="unhide"]').disabled = state === "visible";
-    const list = this.lists[state];
-    const seq = Number(item.dataset.seq);
-    let next = list.firstElementChild;
-    while (next && Number(next.dataset.seq) > seq) next = next.nextElementSibling;
-    list.insertBefore(item, next);
-    while (list.children.length > MAX_POSTS) this.forget(list.lastElementChild);
+  // The post as the server says it is now at mark `mod`; unless `force` (a snapshot), only a post
+  // this page does not have, or a newer mark than the post's, changes anything.
+  place(tweet, mod, force = false) {
+    let record = this.posts.get(tweet.post_id);
+    if (record && !force && mod <= record.mod) return;
+    if (!record) this.posts.set(tweet.post_id, (record = { nodes: new Map() }));
+    Object.assign(record, { tweet, mod });
+    this.sync(record);
+  }
+
+  // Each tab the post belongs to gets a fresh <li> (the state, reason and buttons may have changed).
+  sync(record) {
+    const wanted = this.tabsOf(record.tweet);
+    for (const [tab, item] of record.nodes) {
+      if (!wanted.includes(tab)) this.drop(record, tab, item);
+    }
+    for (const tab of wanted) {
+      const old = record.nodes.get(tab);
+      const fresh = this.render(record.tweet);
+      record.nodes.set(tab, fresh);
+      if (old) {
+        const selected = old === this.selected;
+        old.remove();
+        this.insert(tab, fresh);
+        if (selected) this.select(fresh);
+      } else {
+        this.insert(tab, fresh);
+      }
+    }
+    if (record.nodes.size === 0) this.posts.delete(record.tweet.post_id);
     this.counts();
   }
 
-  forget(item) {
-    if (item === this.selected) this.select(null);
-    this.posts.delete(Number(item.dataset.seq));
-    item.remove();
-  }
-
-  // A decision (or a history) at moderation mark `mod` puts a post in `state`, unless the post
-  // already carries a later one: a live frame can overtake the catch-up's older events.
-  decided(item, state, mod) {
-    if (mod < Number(item.dataset.mod || 0)) return;
-    item.dataset.mod = String(mod);
-    this.move(item, state);
-  }
-
-  hideIds(ids, mod) {
-    const wanted = new Set((Array.isArray(ids) ? ids : []).map(String));
-    for (const item of this.posts.values()) if (wanted.has(item.dataset.id)) this.decided(item, "hidden", mod);
-  }
-
-  show(tweets, mod) {
-    for (const tweet of tweets) {
-      this.place(tweet, "visible", false);
-      const item = this.posts.get(tweet.seq); // gone if older than a full tab's last
-      if (item) this.decided(item, "visible", mod);
+  insert(tab, item) {
+    const list = this.lists[tab];
+    const seq = Number(item.dataset.seq);
+    const before = ASCENDING.has(tab) ? (other) => Number(other.dataset.seq) > seq : (other) => Number(other.dataset.seq) < seq;
+    let next = list.firstElementChild;
+    while (next && !before(next)) next = next.nextElementSibling;
+    list.insertBefore(item, next);
+    while (list.children.length > MAX_POSTS[tab]) {
+      const last = list.lastElementChild;
+      const record = this.posts.get(Number(last.dataset.postId));
+      if (record) this.drop(record, tab, last);
+      else last.remove();
+      if (record?.nodes.size === 0) this.posts.delete(record.tweet.post_id);
     }
+  }
+
+  drop(record, tab, item) {
+    if (item === this.selected) this.select(item.nextElementSibling || item.previousElementSibling);
+    item.remove();
+    record.nodes.delete(tab);
+  }
+
+  snapshot(posts, mod) {
+    const selected = this.selected ? Number(this.selected.dataset.postId) : null;
+    this.select(null);
+    for (const list of Object.values(this.lists)) list.replaceChildren();
+    this.posts.clear();
+    for (const post of posts) this.place(post, mod, true);
+    this.counts();
+    const again = this.posts.get(selected)?.nodes.get(this.tab);
+    this.select(again || this.lists[this.tab].firstElementChild);
   }
 
   counts() {
-    for (const [state, list] of Object.entries(this.lists)) {
-      this.root.querySelector(`[data-count="${state}"]`).textContent = String(list.children.length);
+    for (const [tab, list] of Object.entries(this.lists)) {
+      const count = this.root.querySelector(`[data-count="${tab}"]`);
+      if (count) count.textContent = String(list.children.length);
     }
-    this.empty.hidden = this.lists[this.tab].children.length > 0;
+    const empty = this.lists[this.tab].children.length === 0;
+    this.empty.hidden = !empty;
+    if (empty) this.empty.textContent = this.root.querySelector(`[data-tab="${this.tab}"]`)?.dataset.emptyText ?? "";
+  }
+
+  reasonCounts(counts) {
+    if (!this.countsTable || !Array.isArray(counts)) return;
+    const rows = counts.map((c) => {
+      const row = el("tr");
+      row.append(el("td", "", c.reason || c.state), el("td", "", String(c.hour)), el("td", "", String(c.day)));
+      return row;
+    });
+    if (rows.length === 0) {
+      const row = el("tr");
+      const cell = el("td", "reason-counts__none", "Nothing blocked or pending in the last day.");
+      cell.colSpan = 3;
+      row.append(cell);
+      rows.push(row);
+    }
+    this.countsTable.replaceChildren(...rows);
   }
 
   showTab(tab) {
     if (!this.lists[tab]) return;
     this.tab = tab;
-    for (const [state, list] of Object.entries(this.lists)) list.hidden = state !== tab;
+    for (const [name, list] of Object.entries(this.lists)) list.hidden = name !== tab;
     for (const button of this.root.querySelectorAll("[data-tab]")) button.setAttribute("aria-selected", String(button.dataset.tab === tab));
     this.select(this.lists[tab].firstElementChild);
     this.counts();
@@ -184,9 +244,10 @@ class ModerationPage {
       const step = event.key === "j" ? current?.nextElementSibling : current?.previousElementSibling;
       this.select(step || current || list.firstElementChild);
     } else if (KEY_ACTIONS[event.key]) {
-      if (this.selected) this.decide(KEY_ACTIONS[event.key], this.selected);
-    } else if (COMING[event.key]) {
-      this.say(COMING[event.key]);
+      if (!this.selected) return;
+      const record = this.posts.get(Number(this.selected.dataset.postId));
+      const action = KEY_ACTIONS[event.key] === "pin" && record?.tweet.pinned ? "unpin" : KEY_ACTIONS[event.key];
+      this.decide(action, this.selected);
     } else {
       return;
     }
@@ -201,9 +262,11 @@ class ModerationPage {
     if (text) this.noticeTimer = setTimeout(() => (this.notice.hidden = true), NOTICE_MS);
   }
 
-  // --- Decisions: the staff API; its answer moves the post before the socket's frame arrives ---
+  // --- Decisions: the staff API; its answer moves the post unless a newer frame already did ---
   async decide(action, item) {
-    const postId = Number(item.dataset.seq);
+    const postId = Number(item.dataset.postId);
+    const asked = this.posts.get(postId);
+    const askedMod = asked?.mod;
     let response, body;
     try {
       response = await fetch(this.root.dataset.decisionsUrl, {
@@ -219,98 +282,50 @@ class ModerationPage {
     if (!response.ok) return this.say(body?.error || `HTTP ${response.status}`, "error");
     const said = [];
     for (const result of Array.isArray(body.results) ? body.results : []) {
-      const post = this.posts.get(result.post_id);
-      if (post && (result.state === "visible" || result.state === "hidden")) this.move(post, result.state);
-      said.push(outcome(action, result, post?.dataset.author ?? "The author"));
+      const record = this.posts.get(result.post_id);
+      if (record && record === asked && record.mod === askedMod && record.tweet.state !== result.state) {
+        record.tweet = { ...record.tweet, state: result.state };
+        this.sync(record);
+      }
+      said.push(outcome(action, result, item.dataset.author ?? "The author"));
     }
     if (body.warning) said.push(body.warning);
     if (said.some(Boolean)) this.say(said.filter(Boolean).join(" "), body.warning ? "error" : "info");
   }
 
-  // --- The topic's public socket: posts, and every moderator's hides and shows ---
-  // As feed.js LiveFeed: a connection is synced once its history (and any catch-up) is applied;
-  // modMark advances only then, so a connection that drops mid catch-up resumes from the same mark.
+  // --- The moderation socket ---
   connect() {
-    this.setState(this.state === "not-found" ? "not-found" : "connecting");
+    if (!["not-found", "forbidden"].includes(this.state)) this.setState("connecting");
     const socket = new WebSocket(this.wsUrl);
-    const conn = { socket, resumeMod: this.modMark, synced: false, maxMod: 0, aborter: new AbortController() };
-    this.conn = conn;
-    socket.addEventListener("message", (event) => this.onMessage(conn, event.data));
-    socket.addEventListener("close", (event) => this.onClose(conn, event.code));
+    this.socket = socket;
+    socket.addEventListener("message", (event) => this.onMessage(socket, event.data));
+    socket.addEventListener("close", (event) => this.onClose(socket, event.code));
   }
 
-  onMessage(conn, data) {
-    if (conn !== this.conn) return;
+  onMessage(socket, data) {
+    if (socket !== this.socket) return;
     let message;
     try { message = JSON.parse(data); } catch { return; }
     const mod = Number.isSafeInteger(message.mod) ? message.mod : 0;
-    if (message.type === "hide" || message.type === "show") {
-      if (message.type === "hide") this.hideIds(message.ids, mod);
-      else this.show(validTweets(message.tweets), mod);
-      conn.maxMod = Math.max(conn.maxMod, mod);
-      if (conn.synced) this.modMark = Math.max(this.modMark ?? 0, conn.maxMod);
-    } else if (message.type === "tweets") {
-      for (const tweet of validTweets(message.tweets)) this.place(tweet, "visible", false);
-    } else if (message.type === "history") {
-      // The newest visible posts as of the mark. A post shown here but not in it has not been
-      // hidden for that: newer posts may have pushed it out. Hides come from the decisions only.
-      this.show(validTweets(message.tweets), mod);
-      this.onHistory(conn, mod);
+    if (message.type === "snapshot") {
+      this.snapshot(validPosts(message.posts), mod);
+      this.reasonCounts(message.counts);
+      this.attempt = 0;
+      this.setState("live");
+    } else if (message.type === "posts") {
+      for (const post of validPosts(message.posts)) this.place(post, mod);
+    } else if (message.type === "counts") {
+      this.reasonCounts(message.counts);
     }
   }
 
-  async onHistory(conn, mark) {
-    if (conn.resumeMod !== null && mark > conn.resumeMod) {
-      this.setState("syncing");
-      try {
-        await this.catchUpDecisions(conn);
-      } catch (error) {
-        if (conn !== this.conn) return;
-        console.warn("moderate: catching up on decisions failed; reconnecting", error);
-        return conn.socket.close();
-      }
-    }
-    if (conn !== this.conn) return;
-    conn.synced = true;
-    this.modMark = Math.max(this.modMark ?? 0, mark, conn.maxMod);
-    this.attempt = 0;
-    this.setState("live");
-    if (!this.selected) this.select(this.lists[this.tab].firstElementChild);
-  }
-
-  // Decisions made while away, oldest first: a hide moves its post to "Hidden", a show to "Shown"
-  // (a show carries the post, so one this page never had arrives with it).
-  async catchUpDecisions(conn) {
-    for (let after = conn.resumeMod; ; ) {
-      const response = await fetch(`${this.moderationUrl}?after=${after}`, {
-        signal: conn.aborter.signal, credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" },
-      });
-      if (!response.ok) throw new Error(`HTTP ${response.status} from ${this.moderationUrl}`);
-      const page = await response.json();
-      if (conn !== this.conn) return;
-      const events = Array.isArray(page.events) ? page.events.filter((e) => Number.isSafeInteger(e?.mod)) : [];
-      for (const event of events) {
-        if (event.action === "hide") {
-          const item = this.posts.get(event.seq);
-          if (item) this.decided(item, "hidden", event.mod); // one this page never had stays away
-        } else if (event.action === "show") {
-          this.show(validTweets([event.tweet]), event.mod);
-        }
-        after = Math.max(after, event.mod);
-      }
-      conn.maxMod = Math.max(conn.maxMod, after);
-      if (!page.has_more || events.length === 0) return;
-    }
-  }
-
-  onClose(conn, code) {
-    conn.aborter.abort();
-    if (conn !== this.conn) return;
-    this.conn = null;
-    const notFound = code === 4404;
-    this.setState(notFound ? "not-found" : "reconnecting");
+  onClose(socket, code) {
+    if (socket !== this.socket) return;
+    this.socket = null;
+    const refused = { 4404: "not-found", 4403: "forbidden" }[code];
+    this.setState(refused || "reconnecting");
     const ceiling = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** this.attempt++);
-    setTimeout(() => this.connect(), notFound ? NOT_FOUND_RETRY_MS : RETRY_MIN_MS + Math.random() * ceiling);
+    setTimeout(() => this.connect(), refused ? REFUSED_RETRY_MS : RETRY_MIN_MS + Math.random() * ceiling);
   }
 
   setState(state) {
@@ -321,14 +336,4 @@ class ModerationPage {
 }
 
 const root = document.querySelector("[data-moderate]");
-if (root) {
-  const page = new ModerationPage(root);
-  let hidden = [];
-  try {
-    hidden = JSON.parse(document.getElementById("hidden-posts")?.textContent || "[]");
-  } catch {
-    // no list: the hidden tab fills as posts are hidden
-  }
-  for (const tweet of validTweets(hidden)) page.place(tweet, "hidden");
-  page.connect();
-}
+if (root) new ModerationPage(root).connect();

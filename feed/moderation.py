@@ -59,6 +59,9 @@ _FROM = {
     TopicPost.State.BLOCKED: (TopicPost.State.VISIBLE, TopicPost.State.PENDING),
     TopicPost.State.VISIBLE: (TopicPost.State.PENDING, TopicPost.State.HIDDEN, TopicPost.State.BLOCKED),
 }
+# Approving is for posts no moderator has decided on: a post another moderator hid meanwhile stays
+# hidden when a stale view approves it (showing it again is "unhide", a decision of its own).
+_APPROVABLE = (TopicPost.State.PENDING, TopicPost.State.BLOCKED)
 
 
 def _posts_set(
@@ -93,7 +96,8 @@ def _posts_set(
             .order_by("pk")
             .values_list("pk", "slug")
         )
-        changed = list(scope.filter(state__in=_FROM[target]).select_related("tweet").order_by("pk"))
+        sources = _APPROVABLE if decided == ModerationDecision.Action.APPROVE else _FROM[target]
+        changed = list(scope.filter(state__in=sources).select_related("tweet").order_by("pk"))
         if not changed:
             return set(), []
         decision = decision_record(

@@ -177,6 +177,18 @@ def test_a_blocked_authors_new_posts_are_stored_blocked(moderator, published):
     assert state_of(Tweet.objects.get(text="more spam")) == "blocked"
 
 
+def test_approving_a_post_another_moderator_hid_meanwhile_leaves_it_hidden(moderator, published, topics):
+    Topic.objects.filter(slug="python").update(moderation="approve")
+    ingest("rejected by the first moderator", tags=["python"])
+    post = pks(Tweet.objects.all())
+    client = session(moderator)
+    decide(client, "hide", post)
+    stale = decide(client, "approve", post)
+    assert stale.json()["results"] == [
+        {"post_id": post[0], "state": "hidden", "applied": False, "pinned": False}
+    ]
+
+
 def test_trust_author_stores_a_trusted_rule_and_hides_nothing(moderator, published):
     ingest("good 1", "good 2", tags=["python"], username="friend", author_id="8")
     posts = pks(Tweet.objects.order_by("pk"))

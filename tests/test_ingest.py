@@ -63,7 +63,7 @@ def test_a_second_writer_of_the_same_tweet_waits_for_the_first_and_announces_not
         ours = ingest("hello", tags=["python"], tweet_id=tweet_id)
     other.join(10)
 
-    assert [len(b.seqs) for b in ours] == [1]
+    assert [len(b.seqs) for b in for_viewers(ours)] == [1]
     assert theirs == []
     assert Tweet.objects.filter(x_id=tweet_id).count() == 1
 

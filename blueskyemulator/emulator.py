@@ -170,6 +170,11 @@ class BlueskyEmulator:
         )
         return account.profile_view()
 
+    def account(self, actor: str) -> dict | None:
+        """An account's profile view by DID or handle, or None."""
+        found = self._call(self.core.accounts.resolve, actor)
+        return found.profile_view() if found else None
+
     @property
     def profile_latency(self) -> float:
         return self.core.profile_latency

@@ -63,6 +63,7 @@ class BlueskyCore:
         self.frames_queued = 0
         self.connect_count = 0
         self.refused_count = 0
+        self.slow_drop_count = 0  # live subscribers dropped because their outbox filled up
         self.pending_resends: deque[int] = deque()
         self.profile_calls = 0
         self.profile_requests: deque[list[str]] = deque(maxlen=1000)  # the actors of each call, newest last
@@ -84,6 +85,7 @@ class BlueskyCore:
             ],
             "connect_count": self.connect_count,
             "refused_count": self.refused_count,
+            "slow_drop_count": self.slow_drop_count,
             "emitted_count": self.emitted_count,
             "frames_queued": self.frames_queued,
             "buffered": len(self.buffer),
@@ -337,6 +339,7 @@ class BlueskyCore:
         sub.closed = True
         if sub in self.subscribers:
             self.subscribers.remove(sub)
+            self.slow_drop_count += sub.close_reason.startswith("outbox full")
             log.info(
                 "subscriber #%d gone (%s; %d frames sent)",
                 sub.id,

@@ -9,9 +9,10 @@ and the streaming examples in ``methods/streaming.md`` (public timeline) carry n
 from __future__ import annotations
 
 import hashlib
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from .content import normalize_tag
 
@@ -29,10 +30,13 @@ def parse_time(value: str | datetime | None) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def snowflake_ms(moment: datetime) -> int:
-    """Mastodon status ids are ``milliseconds << 16 | sequence``; a remote status takes the
-    id of its *published* time, so a late-arriving federated post sorts by when it was written."""
-    return int(moment.timestamp() * 1000) << 16
+def snowflake_ms(moment: datetime, salt: str = "") -> int:
+    """Mastodon status ids are ``milliseconds << 16 | sequence``, the sequence starting from a
+    per-server hash, so the same post has different ids on two servers. A remote status
+    takes the id of its *published* time: a late-arriving federated post sorts by when it
+    was written, below ids already handed out."""
+    ms = int(moment.timestamp() * 1000)
+    return ms << 16 | zlib.crc32(f"{salt}/{ms}".encode()) & 0xFFF0
 
 
 def _digest(*parts: object) -> str:
@@ -103,6 +107,36 @@ class Account:
         return {"id": self.id, "username": self.username, "url": self.url, "acct": self.acct}
 
 
+def status_skeleton(sid: int, moment: datetime, author: Account) -> dict:
+    """A Status entity (Status.md) with empty content: a boost as it is, or the base of a post."""
+    return {
+        "id": str(sid),
+        "created_at": iso(moment),
+        "in_reply_to_id": None,
+        "in_reply_to_account_id": None,
+        "sensitive": False,
+        "spoiler_text": "",
+        "visibility": "public",
+        "language": None,
+        "uri": "",
+        "url": None,
+        "replies_count": 0,
+        "reblogs_count": 0,
+        "favourites_count": 0,
+        "edited_at": None,
+        "content": "",
+        "reblog": None,
+        "application": None,
+        "account": author.entity(),
+        "media_attachments": [],
+        "mentions": [],
+        "tags": [],
+        "emojis": [],
+        "card": None,
+        "poll": None,
+    }
+
+
 def custom_emoji(shortcode: str, domain: str, url: str | None = None, *, category: str | None = None) -> dict:
     """CustomEmoji.md: shortcode, url, static_url, visible_in_picker, category."""
     digest = _digest("emoji", domain, shortcode)
@@ -161,3 +195,23 @@ def media_attachment(spec: dict, *, media_id: str, domain: str, local: bool) -> 
         "description": spec.get("description"),
         "blurhash": spec.get("blurhash", "UFBWY:8_0Jxv4mx]t8t64.%M-:IUWGWAt6M}"),
     }
+
+
+def origin_of(account: dict) -> str:
+    """The home server of an Account entity seen on another instance."""
+    if "@" in account.get("acct", ""):
+        return account["acct"].split("@", 1)[1]
+    return urlsplit(account["url"]).hostname or "remote.example"
+
+
+def account_fields(account: dict) -> dict:
+    keep = ("username", "display_name", "bot", "note", "avatar", "created_at", "followers_count", "emojis")
+    return {k: account[k] for k in keep if k in account}
+
+
+def media_spec(media: dict) -> dict:
+    """A MediaAttachment entity back to the spec :func:`media_attachment` takes."""
+    original = media.get("meta", {}).get("original", {})
+    spec = {k: media.get(k) for k in ("type", "url", "preview_url", "description", "blurhash")}
+    spec.update({k: original[k] for k in ("width", "height", "duration") if k in original})
+    return spec

@@ -29,6 +29,7 @@ Control endpoints (JSON bodies; refused unless the peer is loopback):
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import logging
@@ -175,7 +176,7 @@ async def streaming(request: web.Request) -> web.StreamResponse:
         return error(*refused)
     await ws.prepare(request)
     conn = core.open_connection(ws, request)
-    pump = request.loop.create_task(conn.pump())
+    pump = asyncio.get_running_loop().create_task(conn.pump())
     reason = "client closed"
     try:
         if "stream" in request.query:
@@ -241,7 +242,7 @@ def _control(fn):
         try:
             return json_response(fn(request.app[CORE_KEY], body, request.match_info))
         except KeyError as exc:
-            return error(404, str(exc))
+            return error(404, str(exc.args[0]) if exc.args else "Record not found")
         except (ValueError, TypeError) as exc:
             return error(400, str(exc))
 

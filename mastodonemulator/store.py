@@ -11,10 +11,21 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 from . import content as fmt
-from .entities import Account, custom_emoji, iso, media_attachment, parse_time, snowflake_ms, tag_entity
+from .entities import (
+    Account,
+    account_fields,
+    custom_emoji,
+    iso,
+    media_attachment,
+    media_spec,
+    origin_of,
+    parse_time,
+    snowflake_ms,
+    status_skeleton,
+    tag_entity,
+)
 
 DEFAULT_ACCOUNT = "emulator"
 TIMELINE_DEFAULT_LIMIT = 20  # timelines.md: "Defaults to 20 statuses. Max 40 statuses."
@@ -62,7 +73,7 @@ class StatusStore:
         return str(self._next_small_id)
 
     def _status_id(self, moment: datetime, *, backdated: bool) -> int:
-        candidate = snowflake_ms(moment)
+        candidate = snowflake_ms(moment, self.domain)
         if not backdated:
             candidate = max(candidate, self.last_id + 1)
         while candidate in self.statuses:
@@ -141,48 +152,33 @@ class StatusStore:
     ) -> dict:
         """Publish a status (see :meth:`MastodonEmulator.emit`); returns its Status entity."""
         author = self.account(account)
+        parent = self._get(in_reply_to) if in_reply_to is not None else None
         moment = parse_time(created_at)
         sid = self._status_id(moment, backdated=created_at is not None or not author.local)
         origin_id = str(sid) if author.local or uri is None else uri.rstrip("/").rsplit("/", 1)[-1]
         if reblog_of is not None:
             return self._boost(sid, moment, author, self._get(reblog_of), uri)
         body = self._body(text, content, tags, spoiler_text, author, emojis, mentions)
-        entity = {
-            "id": str(sid),
-            "created_at": iso(moment),
-            "in_reply_to_id": None,
-            "in_reply_to_account_id": None,
-            "sensitive": bool(sensitive) if sensitive is not None else bool(spoiler_text),
-            "spoiler_text": spoiler_text,
-            "visibility": visibility,
-            "language": language,
-            "uri": uri or f"{author.uri}/statuses/{origin_id}",
-            "url": url or f"{author.url}/{origin_id}",
-            "replies_count": 0,
-            "reblogs_count": 0,
-            "favourites_count": 0,
-            "edited_at": None,
-            "content": body["content"],
-            "reblog": None,
-            "application": {"name": "Web", "website": None} if author.local else None,
-            "account": None,
-            "media_attachments": [
+        author.statuses_count += 1
+        entity = status_skeleton(sid, moment, author)
+        entity.update(
+            sensitive=bool(sensitive) if sensitive is not None else bool(spoiler_text),
+            spoiler_text=spoiler_text,
+            visibility=visibility,
+            language=language,
+            uri=uri or f"{author.uri}/statuses/{origin_id}",
+            url=url or f"{author.url}/{origin_id}",
+            application={"name": "Web", "website": None} if author.local else None,
+            media_attachments=[
                 media_attachment(m, media_id=self._small_id(), domain=author.domain, local=author.local)
                 for m in media
             ],
-            "mentions": body["mentions"],
-            "tags": body["tags"],
-            "emojis": body["emojis"],
-            "card": None,
-            "poll": None,
-        }
-        if in_reply_to is not None:
-            parent = self._get(in_reply_to)
+            **body,
+        )
+        if parent is not None:
             parent.entity["replies_count"] += 1
             entity["in_reply_to_id"] = parent.entity["id"]
             entity["in_reply_to_account_id"] = parent.account.id
-        author.statuses_count += 1
-        entity["account"] = author.entity()
         record = StatusRecord(
             sid, entity, author, author.local, {fmt.normalize_tag(t["name"]) for t in body["tags"]}
         )
@@ -223,32 +219,9 @@ class StatusStore:
         """A reblog: its own id, account and uri, ``reblog`` = the original; its own content,
         tags, media and mentions empty (Status.md ``reblog``)."""
         original.entity["reblogs_count"] += 1
-        entity = {
-            "id": str(sid),
-            "created_at": iso(moment),
-            "in_reply_to_id": None,
-            "in_reply_to_account_id": None,
-            "sensitive": False,
-            "spoiler_text": "",
-            "visibility": "public",
-            "language": None,
-            "uri": uri or f"{author.uri}/statuses/{sid}/activity",
-            "url": None,
-            "replies_count": 0,
-            "reblogs_count": 0,
-            "favourites_count": 0,
-            "edited_at": None,
-            "content": "",
-            "reblog": original.entity,
-            "application": None,
-            "account": author.entity(),
-            "media_attachments": [],
-            "mentions": [],
-            "tags": [],
-            "emojis": [],
-            "card": None,
-            "poll": None,
-        }
+        author.statuses_count += 1
+        entity = status_skeleton(sid, moment, author)
+        entity.update(uri=uri or f"{author.uri}/statuses/{sid}/activity", reblog=original.entity)
         record = StatusRecord(sid, entity, author, author.local, reblog_of=original.id)
         self._store(record)
         self.publish("update", record, dumps(entity))
@@ -342,8 +315,8 @@ class StatusStore:
         and ``url``, the author (and mentions) as remote accounts, a local id of its own."""
         if entity["uri"] in self.by_uri:
             return self.statuses[self.by_uri[entity["uri"]]].entity
-        origin = _origin_of(entity["account"])
-        author = self.account({**_account_fields(entity["account"]), "domain": origin})
+        origin = origin_of(entity["account"])
+        author = self.account({**account_fields(entity["account"]), "domain": origin})
         if entity.get("reblog"):
             original = self.federate(entity["reblog"])
             return self.emit(
@@ -357,7 +330,7 @@ class StatusStore:
             sensitive=entity["sensitive"],
             visibility=entity["visibility"],
             language=entity["language"],
-            media=[_media_spec(m) for m in entity["media_attachments"]],
+            media=[media_spec(m) for m in entity["media_attachments"]],
             emojis=entity["emojis"],
             mentions=[m["acct"] if "@" in m["acct"] else f"{m['acct']}@{origin}" for m in entity["mentions"]],
             uri=entity["uri"],
@@ -415,21 +388,3 @@ class StatusStore:
                 break
         page.sort(key=lambda r: r.id, reverse=True)
         return [r.entity for r in page]
-
-
-def _origin_of(account: dict) -> str:
-    if "@" in account.get("acct", ""):
-        return account["acct"].split("@", 1)[1]
-    return urlsplit(account["url"]).hostname or "remote.example"
-
-
-def _account_fields(account: dict) -> dict:
-    keep = ("username", "display_name", "bot", "note", "avatar", "created_at", "followers_count", "emojis")
-    return {k: account[k] for k in keep if k in account}
-
-
-def _media_spec(media: dict) -> dict:
-    original = media.get("meta", {}).get("original", {})
-    spec = {k: media.get(k) for k in ("type", "url", "preview_url", "description", "blurhash")}
-    spec.update({k: original[k] for k in ("width", "height", "duration") if k in original})
-    return spec

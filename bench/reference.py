@@ -29,6 +29,7 @@ def wire_tweet(seq: int, text: str) -> dict:
     return {
         "seq": seq,
         "id": x_id,
+        "source": "x",
         "text": text,
         "html": html,
         "created_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),

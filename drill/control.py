@@ -145,7 +145,7 @@ class Db:
 
     def topic_rows(self) -> list[Row]:
         rows = self._query(
-            "SELECT tp.id, t.x_id, left(t.text, 80), length(t.text) FROM feed_tweet t"
+            "SELECT tp.id, t.network_id, left(t.text, 80), length(t.text) FROM feed_tweet t"
             " JOIN feed_topicpost tp ON tp.tweet_id = t.id"
             " JOIN feed_topic p ON p.id = tp.topic_id"
             " WHERE p.slug = %s AND tp.state = 'visible' ORDER BY tp.id",
@@ -170,4 +170,4 @@ class Db:
         return dict(rows)
 
     def duplicate_x_ids(self) -> int:
-        return self._query("SELECT count(*) - count(DISTINCT x_id) FROM feed_tweet")[0][0]
+        return self._query("SELECT count(*) - count(DISTINCT (source, network_id)) FROM feed_tweet")[0][0]

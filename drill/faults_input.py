@@ -156,7 +156,7 @@ def _poison_payloads(step: Step) -> list[tuple[str, dict]]:
 
 
 async def _no_odd_ids(step: Step) -> None:
-    odd = step.d.db._query("SELECT count(*) FROM feed_tweet WHERE x_id !~ '^[0-9]+$'")[0][0]
+    odd = step.d.db._query("SELECT count(*) FROM feed_tweet WHERE network_id !~ '^[0-9]+$'")[0][0]
     if odd:
         step.problems.append(f"{odd} stored X ids are not plain digits")
 

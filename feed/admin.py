@@ -141,9 +141,9 @@ class TopicPostInline(admin.TabularInline):
 
 @admin.register(Tweet)
 class TweetAdmin(admin.ModelAdmin):
-    list_display = ["x_id", "author_username", "short_text", "created_at", "states"]
-    list_filter = ["placements__state", "topics", "lang"]
-    search_fields = ["text", "author_username", "author_name", "x_id"]
+    list_display = ["network_id", "source", "author_username", "short_text", "created_at", "states"]
+    list_filter = ["source", "placements__state", "topics", "lang"]
+    search_fields = ["text", "author_username", "author_name", "network_id"]
     readonly_fields = [f.name for f in Tweet._meta.fields]
     inlines = [TopicPostInline]
     actions = ["hide", "unhide"]
@@ -224,7 +224,7 @@ class ModerationDecisionAdmin(admin.ModelAdmin):
         "via",
     ]
     date_hierarchy = "created_at"
-    search_fields = ["=tweets__x_id", "tweets__author_username", "moderator_name"]
+    search_fields = ["=tweets__network_id", "tweets__author_username", "moderator_name"]
     fields = ["created_at", "action", "who", "via", "rule", "reason", "posts", "topic_names"]
     readonly_fields = fields
 
@@ -248,7 +248,7 @@ class ModerationDecisionAdmin(admin.ModelAdmin):
     def posts(self, decision: ModerationDecision) -> str:
         tweets = decision.tweets.order_by("pk")[:AUDIT_POSTS_SHOWN]
         rows = (
-            (reverse("admin:feed_tweet_change", args=[t.pk]), t.x_id, t.author_username, t.text[:100])
+            (reverse("admin:feed_tweet_change", args=[t.pk]), t.network_id, t.author_username, t.text[:100])
             for t in tweets
         )
         listed = format_html_join("", "<li><a href='{}'>{}</a> @{}: {}</li>", rows)

@@ -77,7 +77,7 @@ def topic_moderation(request: HttpRequest, slug: str) -> HttpResponse:
             "mod": event.pk,
             "action": event.action,
             "seq": post.pk,
-            "id": post.tweet.x_id,
+            "id": post.tweet.network_id,
             "tweet": post_wire(post) if event.action in ("show", "pin") else None,
         }
         for event, post in events[:MODERATION_API_PAGE]

@@ -5,6 +5,8 @@ topic's own increasing sequence number (`seq` on the wire): `TopicPost.pk`, the 
 on a topic when it becomes visible there.
 """
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -119,8 +121,19 @@ class TopicSpend(models.Model):
 
 
 class Tweet(models.Model):
-    # X ids exceed 2**53, so they are kept as strings; they are not in arrival order.
-    x_id = models.CharField(max_length=32, unique=True)
+    """A post from any network, stored once: by its network and its id there."""
+
+    class Source(models.TextChoices):
+        X = "x", "X"
+        BLUESKY = "bluesky", "Bluesky"
+        MASTODON = "mastodon", "Mastodon"
+
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.X)
+    # The post's id on its network, as a string: X's numeric id (beyond 2**53, and not in arrival
+    # order), a Bluesky at:// URI, a Mastodon status's ActivityPub URI (the same on every instance).
+    network_id = models.CharField(max_length=300)
+    # The post on its network, where it cannot be derived from the id (a Mastodon status's url).
+    permalink = models.URLField(max_length=500, blank=True)
     topics = models.ManyToManyField(Topic, related_name="tweets", through="TopicPost")
     author_id = models.CharField(max_length=32)
     author_username = models.CharField(max_length=64)
@@ -135,14 +148,27 @@ class Tweet(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "network_id"], name="tweet_once_per_network")
+        ]
 
     def __str__(self) -> str:
         return f"@{self.author_username}: {self.text[:60]}"
 
     @property
     def url(self) -> str:
+        if self.permalink:
+            return self.permalink
+        if self.source == self.Source.BLUESKY and (parts := _at_uri_parts(self.network_id)):
+            return f"https://bsky.app/profile/{parts[0]}/post/{parts[1]}"
         # x.com redirects /i/web/status/<id> to the tweet when the author's handle is unknown.
-        return f"https://x.com/{self.author_username or 'i/web'}/status/{self.x_id}"
+        return f"https://x.com/{self.author_username or 'i/web'}/status/{self.network_id}"
+
+
+def _at_uri_parts(uri: str) -> tuple[str, str] | None:
+    """(DID, record key) of a Bluesky post's at://<did>/app.bsky.feed.post/<rkey> URI."""
+    match = re.fullmatch(r"at://([^/]+)/app\.bsky\.feed\.post/([^/]+)", uri)
+    return (match.group(1), match.group(2)) if match else None
 
 
 class TopicPost(models.Model):

@@ -33,7 +33,7 @@ class PayloadError(ValueError):
 
 @dataclass(frozen=True)
 class NormalizedTweet:
-    x_id: str
+    network_id: str
     text: str
     lang: str
     created_at: datetime
@@ -44,6 +44,13 @@ class NormalizedTweet:
     entities: dict[str, Any] = field(default_factory=dict)
     topic_slugs: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
+    source: str = "x"  # which network: Tweet.Source
+    permalink: str = ""  # the post's URL, where its network's id does not give it
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What identifies the post everywhere: its network and its id there."""
+        return self.source, self.network_id
 
 
 def normalize(payload: Any) -> NormalizedTweet:
@@ -65,7 +72,7 @@ def normalize(payload: Any) -> NormalizedTweet:
     author_id = str(data.get("author_id") or "")
     author = _find_author(payload, author_id)
     return NormalizedTweet(
-        x_id=x_id,
+        network_id=x_id,
         text=_unescape(text)[:MAX_TEXT_CHARS],
         lang=str(data.get("lang") or "")[:16],
         created_at=_parse_time(data.get("created_at")),

@@ -82,7 +82,8 @@ def tweet_wire(tweet: Tweet, topic_slugs: list[str], *, seq: int) -> dict[str, A
     place on the topic it is sent for (TopicPost.pk)."""
     return {
         "seq": seq,
-        "id": tweet.x_id,
+        "id": tweet.network_id,
+        "source": tweet.source,
         "text": tweet.text,
         "html": tweet_html(tweet.text, tweet.entities),
         "created_at": tweet.created_at.isoformat().replace("+00:00", "Z"),

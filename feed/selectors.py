@@ -181,7 +181,7 @@ def topic_moderation_items_after(*, slug: str, after: int) -> list[tuple[int, st
             event.pk,
             event.action,
             post.pk,
-            post.tweet.x_id,
+            post.tweet.network_id,
             encode(post_wire(post)) if event.action in ("show", "pin") else None,
         )
         for event, post in topic_moderation_after(topic=topic, after=after)

@@ -62,7 +62,7 @@ def tweets_ingest(*, tweets: Sequence[NormalizedTweet]) -> list[TopicBatch]:
     there: visible (announced), pending approval, or blocked by a rule or filter (stored with the
     reason, never announced; a block rule's hits are recorded as "rule" decisions for the audit).
     """
-    by_id = {t.x_id: t for t in tweets}
+    by_id = {t.key: t for t in tweets}
     if not by_id:
         return []
     try:
@@ -74,40 +74,42 @@ def tweets_ingest(*, tweets: Sequence[NormalizedTweet]) -> list[TopicBatch]:
         return _ingest(by_id)
 
 
-def _ingest(by_id: dict[str, NormalizedTweet]) -> list[TopicBatch]:
+def _ingest(by_id: dict[tuple[str, str], NormalizedTweet]) -> list[TopicBatch]:
     with transaction.atomic():
         slugs = _all_slugs(by_id.values())
         # The topics' rows are locked until commit, as an approval locks them: within a topic,
         # seqs (TopicPost ids) then commit in increasing order (see TopicPost).
         topics = {t.slug: t for t in Topic.objects.select_for_update().filter(slug__in=slugs).order_by("pk")}
-        existing = set(Tweet.objects.filter(x_id__in=by_id).order_by().values_list("x_id", flat=True))
+        existing = _stored_keys(by_id)
         # Each new tweet's known topics.
         linked = {
-            t.x_id: [topics[slug] for slug in t.topic_slugs if slug in topics]
+            t.key: [topics[slug] for slug in t.topic_slugs if slug in topics]
             for t in by_id.values()
-            if t.x_id not in existing and _known(t, topics)
+            if t.key not in existing and _known(t, topics)
         }
         if not linked:
             return []  # all seen before, or for no topic: no rules to read, nothing to write
         rules = block_rules.get()
         filters = {topic.pk: TopicFilters.of(topic) for topic in topics.values()}
         admitted = {
-            x_id: [
-                (topic, post_admission(by_id[x_id], topic, rules, filters[topic.pk]))
+            key: [
+                (topic, post_admission(by_id[key], topic, rules, filters[topic.pk]))
                 for topic in linked_topics
             ]
-            for x_id, linked_topics in linked.items()
+            for key, linked_topics in linked.items()
         }
         # One INSERT ... RETURNING each: the rows come back with their ids, in arrival order.
-        stored = Tweet.objects.bulk_create([_new_row(by_id[x_id]) for x_id in linked])
+        stored = Tweet.objects.bulk_create([_new_row(by_id[key]) for key in linked])
         posts = TopicPost.objects.bulk_create(
-            _new_post(row, topic, admission) for row in stored for topic, admission in admitted[row.x_id]
+            _new_post(row, topic, admission)
+            for row in stored
+            for topic, admission in admitted[row.source, row.network_id]
         )
         # Blocked and pending posts too: X billed them all. Each topic counts it (feed/budget.py).
         topic_spend_add(counts=Counter(post.topic_id for post in posts))
         _rule_decisions_record([post for post in posts if post.rule_id is not None])
     # Batches from what was just written, not read back: this runs once per tweet at a busy event.
-    slugs_of = {row.pk: topic_slugs(linked[row.x_id]) for row in stored}
+    slugs_of = {row.pk: topic_slugs(linked[row.source, row.network_id]) for row in stored}
     visible = [post for post in posts if post.state == TopicPost.State.VISIBLE]
     batches = _batches([(post, slugs_of[post.tweet_id]) for post in visible])
     return batches + _review_batches([(post, slugs_of[post.tweet_id]) for post in posts])
@@ -274,6 +276,18 @@ def _review_batches(rows: list[tuple[TopicPost, list[str]]]) -> list[TopicBatch]
     return [TopicBatch(slug, REVIEW, (), items=tuple(items)) for slug, items in by_topic.items()]
 
 
+def _stored_keys(by_key: dict[tuple[str, str], NormalizedTweet]) -> set[tuple[str, str]]:
+    """Which of these posts are stored already: one query per network in the batch (usually one)."""
+    ids_by_source: dict[str, list[str]] = defaultdict(list)
+    for source, network_id in by_key:
+        ids_by_source[source].append(network_id)
+    stored: set[tuple[str, str]] = set()
+    for source, ids in ids_by_source.items():
+        rows = Tweet.objects.filter(source=source, network_id__in=ids).order_by()
+        stored.update((source, network_id) for network_id in rows.values_list("network_id", flat=True))
+    return stored
+
+
 def _all_slugs(tweets: Iterable[NormalizedTweet]) -> set[str]:
     return {slug for t in tweets for slug in t.topic_slugs}
 
@@ -281,13 +295,15 @@ def _all_slugs(tweets: Iterable[NormalizedTweet]) -> set[str]:
 def _known(tweet: NormalizedTweet, topics: dict[str, Topic]) -> bool:
     if any(slug in topics for slug in tweet.topic_slugs):
         return True
-    logger.debug("tweet %s matches no known topic (tags %s); dropped", tweet.x_id, tweet.topic_slugs)
+    logger.debug("post %s matches no known topic (tags %s); dropped", tweet.key, tweet.topic_slugs)
     return False
 
 
 def _new_row(t: NormalizedTweet) -> Tweet:
     return Tweet(
-        x_id=t.x_id,
+        source=t.source,
+        network_id=t.network_id,
+        permalink=t.permalink,
         text=t.text,
         lang=t.lang,
         created_at=t.created_at,

@@ -17,4 +17,4 @@ def post_quarantine(*, tweet: NormalizedTweet, error: BaseException) -> Quaranti
     """
     raw = json.dumps(tweet.raw, ensure_ascii=True, default=repr)
     reason = ascii(error)[:MAX_ERROR_CHARS]
-    return QuarantinedPost.objects.create(x_id=tweet.x_id, raw=raw, error=reason)
+    return QuarantinedPost.objects.create(x_id=tweet.network_id[:32], raw=raw, error=reason)

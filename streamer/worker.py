@@ -195,8 +195,8 @@ class StreamWorker:
 
     async def _quarantine(self, tweet: NormalizedTweet, error: Exception) -> None:
         self.quarantined += 1
-        self.status.on_quarantine(tweet.x_id, error)
-        logger.error("worker: tweet %s quarantined: the database refused it: %r", tweet.x_id, error)
+        self.status.on_quarantine(tweet.network_id, error)
+        logger.error("worker: tweet %s quarantined: the database refused it: %r", tweet.network_id, error)
         delay = 0.5
         while True:
             try:
@@ -206,7 +206,9 @@ class StreamWorker:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, STORE_RETRY_MAX_S)
             except Exception:
-                logger.exception("worker: tweet %s not quarantined either: %.2000r", tweet.x_id, tweet.raw)
+                logger.exception(
+                    "worker: tweet %s not quarantined either: %.2000r", tweet.network_id, tweet.raw
+                )
                 return
 
     async def _watch_topics(self) -> None:

@@ -29,7 +29,7 @@ def test_connection_state_machine(browser, start_server, orm) -> None:
         topic = Topic.objects.create(name="Scripted", slug="scripted", query="scripted")
         made = [
             Tweet.objects.create(
-                x_id=str(10**17 + i),
+                network_id=str(10**17 + i),
                 author_id="1",
                 author_username="bob",
                 author_name="Bob",
@@ -110,7 +110,7 @@ def test_a_page_away_for_long_fetches_only_what_it_shows(browser, start_server, 
         start = Tweet.objects.count()
         made = Tweet.objects.bulk_create(
             Tweet(
-                x_id=str(10**17 + start + i),
+                network_id=str(10**17 + start + i),
                 author_id="1",
                 author_username="bob",
                 author_name="Bob",

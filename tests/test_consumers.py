@@ -50,7 +50,19 @@ async def test_tweet_carries_the_documented_fields(topic):
     await database_sync_to_async(ingest)("python #tips by @bob", tags=["python"])
     communicator = await connect("python")
     (tweet,) = (await receive(communicator))["tweets"]
-    assert set(tweet) == {"seq", "id", "text", "html", "created_at", "url", "author", "lang", "topics"}
+    assert set(tweet) == {
+        "seq",
+        "id",
+        "source",
+        "text",
+        "html",
+        "created_at",
+        "url",
+        "author",
+        "lang",
+        "topics",
+    }
+    assert tweet["source"] == "x"
     assert set(tweet["author"]) == {"id", "username", "name", "avatar_url"}
     assert tweet["url"] == f"https://x.com/alice/status/{tweet['id']}"
     assert tweet["topics"] == ["python"]
@@ -98,7 +110,7 @@ async def test_hiding_a_tweet_removes_it_live_and_from_history(topic):
     )
     await publish_batches(await database_sync_to_async(tweets_set_hidden)(tweets=[spam.tweet], hidden=True))
     hide = await receive(communicator)
-    assert (hide["type"], hide["ids"], hide["seqs"]) == ("hide", [spam.tweet.x_id], [spam.pk])
+    assert (hide["type"], hide["ids"], hide["seqs"]) == ("hide", [spam.tweet.network_id], [spam.pk])
     await communicator.disconnect()
     later = await connect("python")
     assert [t["text"] for t in (await receive(later))["tweets"]] == ["python keep"]

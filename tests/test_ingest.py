@@ -65,7 +65,7 @@ def test_a_second_writer_of_the_same_tweet_waits_for_the_first_and_announces_not
 
     assert [len(b.seqs) for b in for_viewers(ours)] == [1]
     assert theirs == []
-    assert Tweet.objects.filter(x_id=tweet_id).count() == 1
+    assert Tweet.objects.filter(network_id=tweet_id).count() == 1
 
 
 def _one_connection_waits_for_a_lock() -> bool:

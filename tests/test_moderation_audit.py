@@ -66,7 +66,7 @@ def test_a_decision_outlives_the_moderators_account(admin_client, django_user_mo
 
 def test_the_hide_command_records_a_decision_with_no_moderator(topics):
     ingest("spam", tags=["python"])
-    call_command("hide_tweets", Tweet.objects.get().x_id, stdout=None, stderr=None)
+    call_command("hide_tweets", Tweet.objects.get().network_id, stdout=None, stderr=None)
     decision = ModerationDecision.objects.get()
     assert (decision.moderator, decision.via, decision.action) == (None, "command", "hide")
 
@@ -109,4 +109,4 @@ def test_the_audit_filters_by_moderator_and_topic(admin_client, admin_user, djan
     assert listed(moderator__id__exact=other.pk) == ["both spam", "django spam"]
     assert listed(events__topic__id__exact=python.pk) == ["both spam", "python spam"]
     assert listed(events__topic__id__exact=django.pk, moderator__id__exact=admin_user.pk) == []
-    assert listed(q=Tweet.objects.get(text="django spam").x_id) == ["django spam"]
+    assert listed(q=Tweet.objects.get(text="django spam").network_id) == ["django spam"]

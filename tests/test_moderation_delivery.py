@@ -47,7 +47,7 @@ async def test_a_hide_whose_message_was_lost_still_reaches_open_pages(monkeypatc
     await receive(page)
     spam = await hide("python spam", publish=False)  # Redis was away: nobody was told
     message = await receive(page)
-    assert (message["type"], message["ids"]) == ("hide", [spam.x_id])
+    assert (message["type"], message["ids"]) == ("hide", [spam.network_id])
     await page.disconnect()
 
 
@@ -59,7 +59,7 @@ async def test_a_new_page_never_gets_a_hidden_tweet_from_a_cached_history():
     second = await connect("python")
     assert texts(await receive(second)) == ["python keep"]
     message = await receive(first)  # the page already open is told too
-    assert (message["type"], message["ids"]) == ("hide", [spam.x_id])
+    assert (message["type"], message["ids"]) == ("hide", [spam.network_id])
     await first.disconnect(), await second.disconnect()
 
 
@@ -146,6 +146,11 @@ async def test_the_api_lists_the_decisions_after_a_mark(client):
     response = await database_sync_to_async(client.get)("/api/topics/python/moderation/?after=0")
     (event,) = json.loads(response.content)["events"]
     seq = await database_sync_to_async(lambda: TopicPost.objects.get(tweet=spam).pk)()
-    assert (event["action"], event["id"], event["seq"], event["tweet"]) == ("hide", spam.x_id, seq, None)
+    assert (event["action"], event["id"], event["seq"], event["tweet"]) == (
+        "hide",
+        spam.network_id,
+        seq,
+        None,
+    )
     later = await database_sync_to_async(client.get)(f"/api/topics/python/moderation/?after={event['mod']}")
     assert json.loads(later.content) == {"events": [], "has_more": False}

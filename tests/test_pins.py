@@ -52,7 +52,7 @@ async def test_pins_come_newest_first_and_an_unpin_reaches_pages(topic):
     await publish_batches(decided.batches)
     unpin = await receive(page)
     unpinned = await database_sync_to_async(Tweet.objects.get)(text="python a")
-    assert (unpin["type"], unpin["ids"]) == ("unpin", [unpinned.x_id])
+    assert (unpin["type"], unpin["ids"]) == ("unpin", [unpinned.network_id])
     await page.disconnect()
     later = await connect("python")
     assert [t["text"] for t in (await receive(later))["pinned"]] == ["python b"]

@@ -70,7 +70,7 @@ def test_a_hide_made_while_redis_is_down_reaches_an_open_page(stack, x_emulator,
         # The admin stores the decision; its message to the pages fails while Redis is away.
         await asyncio.to_thread(tweets_set_hidden, tweets=[spam], hidden=True)
         await asyncio.to_thread(restartable_redis.start)
-        await asyncio.to_thread(wait_until, lambda: viewer.hidden == [spam.x_id], 10)
+        await asyncio.to_thread(wait_until, lambda: viewer.hidden == [spam.network_id], 10)
         done.set()
         await watching
 

@@ -25,7 +25,7 @@ def test_sample_file_is_realistic_and_varied():
     texts = [m["data"]["text"] for m in messages]
     assert any("<img src=x onerror=alert(1)>" in t or "&lt;img src=x onerror" in t for t in texts)
     assert {"en", "ar", "he", "ja"} <= {m["data"]["lang"] for m in messages}
-    assert all(normalize(m).x_id for m in messages)  # every line is a valid stream message
+    assert all(normalize(m).network_id for m in messages)  # every line is a valid stream message
 
 
 async def test_replay_assigns_topics_by_their_rules():

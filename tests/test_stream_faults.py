@@ -68,8 +68,8 @@ def test_a_payload_without_includes_is_stored_with_what_it_has(x_emulator, worke
     message = good_line("1862000000000000077", "python no includes")
     del message["includes"]
     x_emulator.emit_raw(json.dumps(message).encode())
-    assert wait_until(lambda: Tweet.objects.filter(x_id="1862000000000000077").exists(), 5)
-    tweet = Tweet.objects.get(x_id="1862000000000000077")
+    assert wait_until(lambda: Tweet.objects.filter(network_id="1862000000000000077").exists(), 5)
+    tweet = Tweet.objects.get(network_id="1862000000000000077")
     assert (tweet.author_id, tweet.author_username) == ("42", "")
     assert tweet.url == "https://x.com/i/web/status/1862000000000000077"
 
@@ -90,7 +90,7 @@ def test_a_100_kb_text_is_stored_cut_to_the_longest_real_post(x_emulator, worker
 
 def test_a_1_mb_line_does_not_end_the_stream(x_emulator, worker):
     x_emulator.emit_raw(json.dumps(good_line("1862000000000000088", "python " + "y" * 1_000_000)).encode())
-    assert wait_until(lambda: Tweet.objects.filter(x_id="1862000000000000088").exists(), 10)
+    assert wait_until(lambda: Tweet.objects.filter(network_id="1862000000000000088").exists(), 10)
     assert still_streams(x_emulator)
     assert x_emulator.accepted_count == 1  # read in one piece, not by reconnecting
 

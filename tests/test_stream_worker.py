@@ -53,7 +53,7 @@ def test_matching_tweets_are_stored_once_with_their_topics(x_emulator, x_worker)
     assert x_emulator.wait_until(lambda: Tweet.objects.exists(), 5)
     x_emulator.emit(text="python again", author=AUTHOR)
     assert x_emulator.wait_until(lambda: Tweet.objects.count() == 2, 5)
-    tweet = Tweet.objects.get(x_id="1862000000000000042")
+    tweet = Tweet.objects.get(network_id="1862000000000000042")
     assert (tweet.author_username, tweet.author_name) == ("alice", "Alice")
     assert list(tweet.topics.values_list("slug", flat=True)) == ["python"]
 

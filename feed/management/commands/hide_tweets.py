@@ -15,8 +15,8 @@ class Command(BaseCommand):
         parser.add_argument("--show", action="store_true", help="show hidden tweets again")
 
     def handle(self, *args, x_ids: list[str], show: bool, **options) -> None:
-        tweets = list(Tweet.objects.filter(x_id__in=x_ids))
-        if unknown := set(x_ids) - {t.x_id for t in tweets}:
+        tweets = list(Tweet.objects.filter(source=Tweet.Source.X, network_id__in=x_ids))
+        if unknown := set(x_ids) - {t.network_id for t in tweets}:
             raise CommandError(f"no stored tweet has X id {', '.join(sorted(unknown))}")
         batches = tweets_set_hidden(tweets=tweets, hidden=not show, via=ModerationDecision.Via.COMMAND)
         verb = "shown" if show else "hidden"

@@ -6,7 +6,7 @@ import re
 from django import forms
 from django.conf import settings
 
-from feed.models import Topic
+from feed.models import Topic, Tweet
 from feed.rule_check import RuleCheckUnavailable, rules_check
 from feed.rules import RuleError, validate_rule
 from feed.services import topic_rule_holder
@@ -53,6 +53,7 @@ class TopicAdminForm(forms.ModelForm):
             "name",
             "slug",
             "query",
+            "networks",
             "is_active",
             "moderation",
             "trusted_only",
@@ -65,6 +66,13 @@ class TopicAdminForm(forms.ModelForm):
             "profanity_extra_words": forms.Textarea(attrs={"rows": 4, "cols": 40}),
         }
 
+    networks = forms.MultipleChoiceField(
+        choices=Tweet.Source.choices,
+        initial=["x"],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="where the topic's posts come from; the rule is matched on each network",
+        error_messages={"required": "Choose at least one network."},
+    )
     languages = LanguagesField(
         required=False,
         help_text=Topic._meta.get_field("languages").help_text,

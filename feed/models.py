@@ -15,6 +15,10 @@ from django.urls import reverse
 from feed.normalize import X_ID_PATTERN
 
 
+def default_networks() -> list[str]:
+    return ["x"]
+
+
 class Topic(models.Model):
     class RuleState(models.TextChoices):
         PENDING = "pending", "pending"  # saved; the worker has not reported X's answer yet
@@ -27,6 +31,9 @@ class Topic(models.Model):
     # Slugs name Channels groups ("topic.<slug>"), which must be ASCII and under 100 characters.
     slug = models.SlugField(max_length=80, unique=True)
     query = models.TextField(help_text="X filtered-stream rule, e.g. python OR django -is:retweet")
+    # The networks the topic follows (Tweet.Source values); the worker runs a source for each
+    # network some active topic follows and that is configured.
+    networks = models.JSONField(default=default_networks, help_text="the networks the topic follows")
     is_active = models.BooleanField(default=True)
     # Written by the worker after each rules sync (feed.services.topic_rules_record), shown in the admin.
     rule_state = models.CharField(max_length=16, choices=RuleState.choices, default=RuleState.PENDING)

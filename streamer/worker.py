@@ -1,14 +1,16 @@
 """The stream worker: topics → source rules, and stream messages → stored, published tweets.
 
 The data path, in order: a source delivers a message; `normalize` turns it into a tweet (or a logged
-reason why not); tweets queue for the next batch; `tweets_ingest` stores the batch idempotently in one
-transaction; the committed batches are published to each topic's group, pre-encoded.
+reason why not), unless the source normalised it already; tweets queue for the next batch;
+`tweets_ingest` stores the batch idempotently in one transaction; the committed batches are
+published to each topic's group, pre-encoded. Several sources (one per network) share the path.
 """
 
 import asyncio
 import json
 import logging
 import time
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -18,6 +20,7 @@ from django.db import InterfaceError, OperationalError
 from feed.budget import Spend, topic_spend_prune, topics_over_budget
 from feed.models import Topic
 from feed.normalize import NormalizedTweet, PayloadError, normalize
+from feed.rule_check import RuleOutcome
 from feed.services import TopicBatch, topic_latest_seqs, topic_rules_record, tweets_ingest
 from streamer.publisher import Publisher
 from streamer.quarantine import post_quarantine
@@ -38,8 +41,10 @@ DATABASE_AWAY = (OperationalError, InterfaceError)
 
 
 class StreamWorker:
-    def __init__(self, source: Source, *, topic_poll_s: float = TOPIC_POLL_S) -> None:
-        self.source = source
+    def __init__(self, sources: Source | Sequence[Source], *, topic_poll_s: float = TOPIC_POLL_S) -> None:
+        # One source per network; all share the queue, the store step and the publisher.
+        self.sources = [sources] if not isinstance(sources, Sequence) else list(sources)
+        self.source = self.sources[0]
         self.topic_poll_s = topic_poll_s
         # Bounded (settings.STREAM_QUEUE_MAX_POSTS, which says why its size): past it posts are shed.
         self._queue_max = settings.STREAM_QUEUE_MAX_POSTS
@@ -48,7 +53,7 @@ class StreamWorker:
         self._paused: dict[str, str] = {}  # topics kept off X for their budget: slug -> reason
         self._in_flight: asyncio.Future | None = None
         self.publisher = Publisher()
-        self.status = StatusReporter(source.name)
+        self.status = StatusReporter("+".join(source.name for source in self.sources))
         self.received = 0
         self.rejected = 0
         self.stored = 0
@@ -59,7 +64,7 @@ class StreamWorker:
 
     async def run(self) -> None:
         """Run until cancelled; on cancel (SIGTERM), store and publish everything already received."""
-        logger.info("worker: starting with the %s source", self.source.name)
+        logger.info("worker: starting with the %s source", " and ".join(s.name for s in self.sources))
         self.publisher.start_from(await database_sync_to_async(topic_latest_seqs)())
         try:
             async with asyncio.TaskGroup() as tasks:
@@ -67,9 +72,11 @@ class StreamWorker:
                 tasks.create_task(self._store_forever(), name="worker-store")
                 tasks.create_task(self.publisher.run(), name="worker-publisher")
                 tasks.create_task(self.status.run(self.counters), name="worker-status")
-                tasks.create_task(
-                    self.source.stream(self.deliver, self.status.on_state), name="worker-source"
-                )
+                for source in self.sources:
+                    tasks.create_task(
+                        source.stream(self.deliver, self._on_state(source)),
+                        name=f"worker-source-{source.name}",
+                    )
         finally:
             await asyncio.shield(self._flush())
 
@@ -97,12 +104,21 @@ class StreamWorker:
             self.shed,
         )
 
+    def _on_state(self, source: Source):
+        if len(self.sources) == 1:
+            return self.status.on_state
+        return lambda state, detail: self.status.on_state(
+            state, f"{source.name}: {detail}" if detail else source.name
+        )
+
     async def deliver(self, message: Any) -> None:
-        """Take one stream message (raw line or decoded); never raises, so the stream goes on."""
+        """Take one stream message (raw line, decoded, or a post its source normalised); never
+        raises, so the stream goes on."""
         try:
-            if isinstance(message, bytes | str):
-                message = _decode(message)
-            tweet = normalize(message)
+            if isinstance(message, NormalizedTweet):
+                tweet = message
+            else:
+                tweet = normalize(_decode(message) if isinstance(message, bytes | str) else message)
             self.received += 1
             self.status.on_tweet()
             self._queue.put_nowait(tweet)
@@ -241,8 +257,10 @@ class StreamWorker:
             logger.info("worker: topics changed: %s", ", ".join(t.slug for t in topics) or "none")
         for slug in reasons.keys() - self._paused.keys():
             logger.warning("worker: topic %s paused: %s", slug, reasons[slug])
-        outcomes = await self.source.sync_rules(topics)
-        await database_sync_to_async(topic_rules_record)(outcomes=outcomes, paused=paused)
+        outcomes = []
+        for source in self.sources:
+            outcomes += await source.sync_rules([t for t in topics if source.network in t.networks])
+        await database_sync_to_async(topic_rules_record)(outcomes=_by_topic(outcomes), paused=paused)
         self._topics, self._paused = topics, reasons
         if recheck:
             await database_sync_to_async(topic_spend_prune)()
@@ -252,8 +270,22 @@ class StreamWorker:
 def _topic_rules_within_budget() -> tuple[list[TopicRule], dict[str, Spend]]:
     """The active topics' rules, less those over budget; and those, by slug."""
     paused = topics_over_budget()
-    rows = Topic.objects.filter(is_active=True).order_by("slug").values_list("slug", "query")
-    return [TopicRule(slug=slug, query=query) for slug, query in rows if slug not in paused], paused
+    rows = Topic.objects.filter(is_active=True).order_by("slug").values_list("slug", "query", "networks")
+    return [
+        TopicRule(slug=slug, query=query, networks=tuple(networks or ("x",)))
+        for slug, query, networks in rows
+        if slug not in paused
+    ], paused
+
+
+def _by_topic(outcomes: Iterable[RuleOutcome]) -> list[RuleOutcome]:
+    """One outcome per topic: a topic on two networks is failed if either refused its rule."""
+    merged: dict[str, RuleOutcome] = {}
+    for outcome in outcomes:
+        if (earlier := merged.get(outcome.slug)) is not None and earlier.error:
+            continue
+        merged[outcome.slug] = outcome
+    return list(merged.values())
 
 
 def _decode(raw: bytes | str) -> Any:

@@ -19,6 +19,7 @@ def add_topic(client, **fields):
         "query": "python",
         "is_active": "on",
         "moderation": "open",
+        "networks": ["x"],
         **fields,
     }
     return client.post(reverse("admin:feed_topic_add"), data)
@@ -165,7 +166,8 @@ def test_the_topic_list_and_form_show_the_rule_state_and_x_reason(admin_client):
 def test_editing_a_topics_rule_marks_it_pending_until_the_worker_reports(admin_client):
     topic = Topic.objects.create(name="Python", slug="python", query="python", rule_state="active")
     url = reverse("admin:feed_topic_change", args=[topic.pk])
-    admin_client.post(url, {"name": "Python", "query": "#python", "is_active": "on", "moderation": "open"})
+    form = {"name": "Python", "query": "#python", "is_active": "on", "moderation": "open", "networks": ["x"]}
+    admin_client.post(url, form)
     topic.refresh_from_db()
     assert (topic.query, topic.rule_state) == ("#python", "pending")
 
@@ -252,3 +254,12 @@ def test_a_topic_without_filters_saves_with_none_set(admin_client):
     assert add_topic(admin_client).status_code == 302
     topic = Topic.objects.get(slug="python")
     assert (topic.languages, topic.min_followers, topic.profanity_extra_words) == ([], None, "")
+
+
+def test_a_topic_follows_the_networks_chosen_and_at_least_one(admin_client):
+    assert add_topic(admin_client, networks=["x", "bluesky", "mastodon"]).status_code == 302
+    assert Topic.objects.get(slug="python").networks == ["x", "bluesky", "mastodon"]
+    refused = add_topic(admin_client, slug="none", networks=[])
+    assert refused.context["adminform"].form.errors["networks"] == ["Choose at least one network."]
+    unknown = add_topic(admin_client, slug="other", networks=["myspace"])
+    assert "networks" in unknown.context["adminform"].form.errors

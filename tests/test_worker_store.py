@@ -29,6 +29,7 @@ class ListSource:
     """Delivers `lines` at once, then stays open, as X does between posts."""
 
     name = "list"
+    network = "x"
 
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines

@@ -1,8 +1,12 @@
-"""Where tweets come from. Every source delivers messages in the X API v2 stream's payload shape.
+"""Where posts come from. The worker runs one source per network that some active topic follows.
 
 - `x`: the real filtered stream, through Tweepy's AsyncStreamingClient.
 - `replay`: a recorded NDJSON file, looped with fresh ids and times; topics are assigned by
   evaluating each topic's rule against the text, with the same rule language the admin validates.
+
+A source delivers either messages in the X API v2 stream's payload shape (raw or decoded; the worker
+normalises them with feed.normalize) or posts it normalised itself (`NormalizedTweet`, with its
+`source` and the topics it matched), as a network without X's payloads does.
 """
 
 from collections.abc import Awaitable, Callable
@@ -18,6 +22,7 @@ class TopicRule:
 
     slug: str
     query: str
+    networks: tuple[str, ...] = ("x",)  # the networks it follows (Topic.networks)
 
 
 Deliver = Callable[[Any], Awaitable[None]]
@@ -27,6 +32,7 @@ OnState = Callable[[str, str], None]
 
 class Source(Protocol):
     name: str
+    network: str  # the network its posts come from (Tweet.Source): topics that follow it are its own
 
     async def sync_rules(self, topics: list[TopicRule]) -> list[RuleOutcome]:
         """Make the source's rules equal to `topics`; say, per topic, whether its rule is live."""

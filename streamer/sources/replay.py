@@ -23,6 +23,7 @@ IDLE_PASS_WAIT_S = 1.0
 
 class ReplaySource:
     name = "replay"
+    network = "x"  # replays recorded X posts
 
     def __init__(self, *, path: Path = SAMPLE_FILE, rate: float = 2.0) -> None:
         if rate <= 0:

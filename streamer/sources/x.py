@@ -85,6 +85,7 @@ class _Stream(AsyncStreamingClient):
 
 class XSource:
     name = "x"
+    network = "x"
 
     def __init__(
         self,

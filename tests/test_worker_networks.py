@@ -1,0 +1,68 @@
+"""One worker, several networks: each source gets the rules of the topics that follow its network,
+and every source's posts go down the same store-and-publish path."""
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+from channels.layers import channel_layers
+
+from feed.models import Topic, Tweet
+from feed.normalize import normalize
+from streamer.worker import StreamWorker
+
+from payloads import x_message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class RecordingSource:
+    """Delivers its posts once its rules are synced, and records the topics it was given."""
+
+    def __init__(self, name: str, network: str, posts: list) -> None:
+        self.name, self.network, self.posts = name, network, posts
+        self.topics: list[str] = []
+        self.synced, self.delivered = asyncio.Event(), asyncio.Event()
+
+    async def sync_rules(self, topics):
+        self.topics = [topic.slug for topic in topics]
+        self.synced.set()
+        return []
+
+    async def stream(self, deliver, on_state) -> None:
+        await self.synced.wait()
+        for post in self.posts:
+            await deliver(post)
+        self.delivered.set()
+        await asyncio.Event().wait()
+
+
+@pytest.fixture(autouse=True)
+def in_memory_layer(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+async def test_each_source_gets_its_networks_topics_and_all_posts_are_stored(transactional_db):
+    await Topic.objects.acreate(name="X only", slug="on-x", query="python", networks=["x"])
+    await Topic.objects.acreate(name="Both", slug="both", query="python", networks=["x", "bluesky"])
+    await Topic.objects.acreate(name="Sky", slug="sky", query="python", networks=["bluesky"])
+    from_x = x_message("python on x", tags=["on-x", "both"])
+    # A source for a network without X's payloads delivers posts it normalised and matched itself.
+    from_sky = replace(
+        normalize(x_message("python on bluesky", tags=["both", "sky"])),
+        source="bluesky",
+        network_id="at://did:plc:abc/app.bsky.feed.post/3kabc",
+    )
+    x, sky = RecordingSource("x", "x", [from_x]), RecordingSource("bluesky", "bluesky", [from_sky])
+    worker = StreamWorker([x, sky])
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(asyncio.gather(x.delivered.wait(), sky.delivered.wait()), 5)
+    task.cancel()
+    await asyncio.wait([task], timeout=15)
+    assert (x.topics, sky.topics) == (["both", "on-x"], ["both", "sky"])
+    stored = [(t.source, t.text) async for t in Tweet.objects.order_by("source")]
+    assert stored == [("bluesky", "python on bluesky"), ("x", "python on x")]
+    assert worker.stored == 4  # a post per topic it matched

@@ -16,9 +16,16 @@ from feed.models import Tweet
 LINK_ATTRS = 'target="_blank" rel="noopener noreferrer nofollow ugc"'
 
 
-def tweet_html(text: str, entities: dict[str, Any]) -> str:
-    """Return `text` as escaped HTML with hashtags, mentions and http(s) URLs linked."""
-    spans = sorted(_entity_spans(text, entities or {}), key=lambda span: span[0])
+# Where a hashtag or a mention links, per network, when its entity carries no `url` of its own (a
+# Mastodon mention does: the account's page on its own server).
+TAG_URLS = {"x": "https://x.com/hashtag/{}", "bluesky": "https://bsky.app/hashtag/{}"}
+MENTION_URLS = {"x": "https://x.com/{}", "bluesky": "https://bsky.app/profile/{}"}
+
+
+def tweet_html(text: str, entities: dict[str, Any], source: str = "x") -> str:
+    """Return `text` as escaped HTML with hashtags, mentions and http(s) URLs linked to `source`'s
+    network. Entities are X's shape (code-point offsets); other networks' posts are given it."""
+    spans = sorted(_entity_spans(text, entities or {}, source), key=lambda span: span[0])
     parts: list[str] = []
     cursor = 0
     for start, end, link in spans:
@@ -31,18 +38,19 @@ def tweet_html(text: str, entities: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def _entity_spans(text: str, entities: dict[str, Any]):
+def _entity_spans(text: str, entities: dict[str, Any], source: str):
     for tag in _entity_list(entities, "hashtags"):
         name = str(tag.get("tag") or "")
         span = _locate(text, tag, "#" + name)
         if span and name:
-            href = "https://x.com/hashtag/" + quote(name)
+            href = _own_url(tag) or TAG_URLS.get(source, TAG_URLS["x"]).format(quote(name))
             yield (*span, _anchor(href, text[span[0] : span[1]]))
     for mention in _entity_list(entities, "mentions"):
         name = str(mention.get("username") or "")
         span = _locate(text, mention, "@" + name)
         if span and name:
-            yield (*span, _anchor("https://x.com/" + quote(name), text[span[0] : span[1]]))
+            href = _own_url(mention) or MENTION_URLS.get(source, MENTION_URLS["x"]).format(quote(name))
+            yield (*span, _anchor(href, text[span[0] : span[1]]))
     for url in _entity_list(entities, "urls"):
         short = str(url.get("url") or "")
         span = _locate(text, url, short)
@@ -69,6 +77,12 @@ def _locate(text: str, entity: dict, expected: str) -> tuple[int, int] | None:
     return (found, found + len(expected)) if found >= 0 else None
 
 
+def _own_url(entity: dict) -> str:
+    """An entity's own link (http(s) only), as another network's posts may carry."""
+    url = str(entity.get("url") or "")
+    return url if _is_http(url) else ""
+
+
 def _is_http(url: str) -> bool:
     return url.lower().startswith(("https://", "http://"))
 
@@ -85,7 +99,7 @@ def tweet_wire(tweet: Tweet, topic_slugs: list[str], *, seq: int) -> dict[str, A
         "id": tweet.network_id,
         "source": tweet.source,
         "text": tweet.text,
-        "html": tweet_html(tweet.text, tweet.entities),
+        "html": tweet_html(tweet.text, tweet.entities, tweet.source),
         "created_at": tweet.created_at.isoformat().replace("+00:00", "Z"),
         "url": tweet.url,
         "author": {

@@ -18,13 +18,14 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from feed.budget import Spend, topic_spend_prune, topics_over_budget
+from feed.edits import post_edit, posts_remove
 from feed.models import Topic
 from feed.normalize import NormalizedTweet, PayloadError, normalize
 from feed.rule_check import RuleOutcome
 from feed.services import TopicBatch, topic_latest_seqs, topic_rules_record, tweets_ingest
 from streamer.publisher import Publisher
 from streamer.quarantine import post_quarantine
-from streamer.sources import Source, TopicRule
+from streamer.sources import PostEdited, PostRemoved, Source, TopicRule
 from streamer.status import StatusReporter
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,9 @@ class StreamWorker:
         self.topic_poll_s = topic_poll_s
         # Bounded (settings.STREAM_QUEUE_MAX_POSTS, which says why its size): past it posts are shed.
         self._queue_max = settings.STREAM_QUEUE_MAX_POSTS
-        self._queue: asyncio.Queue[NormalizedTweet] = asyncio.Queue(maxsize=self._queue_max)
+        self._queue: asyncio.Queue[NormalizedTweet | PostRemoved | PostEdited] = asyncio.Queue(
+            maxsize=self._queue_max
+        )
         self._topics: list[TopicRule] | None = None
         self._paused: dict[str, str] = {}  # topics kept off X for their budget: slug -> reason
         self._in_flight: asyncio.Future | None = None
@@ -115,6 +118,9 @@ class StreamWorker:
         """Take one stream message (raw line, decoded, or a post its source normalised); never
         raises, so the stream goes on."""
         try:
+            if isinstance(message, PostRemoved | PostEdited):
+                self._queue.put_nowait(message)  # in order with the posts it may be about
+                return
             if isinstance(message, NormalizedTweet):
                 tweet = message
             else:
@@ -130,6 +136,26 @@ class StreamWorker:
         except Exception:
             self.rejected += 1
             logger.exception("worker: message rejected by an unexpected error")
+
+    async def _after_the_fact(self, message: PostRemoved | PostEdited) -> None:
+        """A deletion or an edit of a stored post; retried while the database is away."""
+        delay = 0.5
+        while True:
+            try:
+                if isinstance(message, PostRemoved):
+                    batches = await database_sync_to_async(posts_remove)(
+                        source=message.source, network_ids=[message.network_id]
+                    )
+                    await self.publisher.publish(batches)
+                else:
+                    await database_sync_to_async(post_edit)(post=message.post)
+                return
+            except DATABASE_AWAY:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, STORE_RETRY_MAX_S)
+            except Exception:
+                logger.exception("worker: %r could not be applied", message)
+                return
 
     def counters(self) -> dict[str, int]:
         return {
@@ -176,7 +202,22 @@ class StreamWorker:
             await asyncio.shield(self._in_flight)
             self._in_flight = None
 
-    async def _store(self, batch: list[NormalizedTweet]) -> None:
+    async def _store(self, items: list) -> None:
+        """Store `items` in order: runs of posts as batches, and deletions and edits between them, so
+        one about a post still queued finds it stored."""
+        run: list[NormalizedTweet] = []
+        for item in items:
+            if isinstance(item, NormalizedTweet):
+                run.append(item)
+                continue
+            if run:
+                await self._store_posts(run)
+                run = []
+            await self._after_the_fact(item)
+        if run:
+            await self._store_posts(run)
+
+    async def _store_posts(self, batch: list[NormalizedTweet]) -> None:
         """Store and publish `batch`; a post the database refuses is quarantined, the rest go on."""
         try:
             topic_batches = await self._ingest(batch)

@@ -7,8 +7,9 @@ from dataclasses import replace
 import pytest
 from channels.layers import channel_layers
 
-from feed.models import Topic, Tweet
+from feed.models import Topic, TopicPost, Tweet
 from feed.normalize import normalize
+from streamer.sources import PostEdited, PostRemoved
 from streamer.worker import StreamWorker
 
 from payloads import x_message
@@ -66,3 +67,20 @@ async def test_each_source_gets_its_networks_topics_and_all_posts_are_stored(tra
     stored = [(t.source, t.text) async for t in Tweet.objects.order_by("source")]
     assert stored == [("bluesky", "python on bluesky"), ("x", "python on x")]
     assert worker.stored == 4  # a post per topic it matched
+
+
+async def test_a_post_deleted_on_its_network_leaves_every_topic_and_an_edit_is_stored(transactional_db):
+    await Topic.objects.acreate(name="Sky", slug="sky", query="python", networks=["bluesky"])
+    uri = "at://did:plc:abc/app.bsky.feed.post/3kabc"
+    first = replace(normalize(x_message("python v1", tags=["sky"])), source="bluesky", network_id=uri)
+    other = replace(first, network_id=uri + "z", text="python stays")
+    edited = PostEdited(replace(other, text="python stays, edited"))
+    sky = RecordingSource("bluesky", "bluesky", [first, other, PostRemoved("bluesky", uri), edited])
+    worker = StreamWorker([sky])
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(sky.delivered.wait(), 5)
+    await asyncio.sleep(0.5)  # the store step runs beside the source
+    task.cancel()
+    await asyncio.wait([task], timeout=15)
+    states = {p.tweet.text: p.state async for p in TopicPost.objects.select_related("tweet")}
+    assert states == {"python v1": "hidden", "python stays, edited": "visible"}

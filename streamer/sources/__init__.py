@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from feed.normalize import NormalizedTweet
 from feed.rule_check import RuleOutcome
 
 
@@ -23,6 +24,21 @@ class TopicRule:
     slug: str
     query: str
     networks: tuple[str, ...] = ("x",)  # the networks it follows (Topic.networks)
+
+
+@dataclass(frozen=True)
+class PostRemoved:
+    """Delivered when a post is deleted on its network: it leaves every topic (hidden, stored)."""
+
+    source: str
+    network_id: str
+
+
+@dataclass(frozen=True)
+class PostEdited:
+    """Delivered when a post is edited on its network: `post` is the new version (normalised)."""
+
+    post: NormalizedTweet
 
 
 Deliver = Callable[[Any], Awaitable[None]]

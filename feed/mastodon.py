@@ -159,8 +159,8 @@ class _ContentReader(HTMLParser):
             self._entity(link)
 
     def handle_data(self, data: str) -> None:
-        if "invisible" in self.spans and self.link is not None:
-            return  # the hidden part of a link: its scheme, or the tail of a long one
+        if "invisible" in self.spans:
+            return  # hidden on Mastodon's pages too: a link's scheme, or the tail of a long one
         self._add(data)
 
     def _entity(self, link: dict) -> None:

@@ -1,5 +1,8 @@
 """What operators see of the worker: one row, written by the running worker every few seconds."""
 
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -58,3 +61,52 @@ class QuarantinedPost(models.Model):
 
     def __str__(self) -> str:
         return f"{self.x_id or '?'}: {self.error[:60]}"
+
+
+def _loopback(host: str) -> bool:
+    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+
+
+def validate_instance_url(value: str) -> None:
+    """https only; plain http is allowed for a loopback address (the local emulator in tests)."""
+    parts = urlsplit(value)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and _loopback(parts.hostname):
+        return
+    raise ValidationError("Use the instance's https:// address (http only for a loopback test server).")
+
+
+class MastodonInstance(models.Model):
+    """A Mastodon server whose hashtag streams (or tag timelines) the worker follows.
+
+    A hashtag stream sees only what reached that server, so a deployment may follow several; the
+    same post read on two of them is stored once (by its `uri`). Without an access token, or when
+    the server refuses its stream, the worker polls the tag timelines instead; `mode` says which.
+    """
+
+    base_url = models.URLField(
+        max_length=200,
+        unique=True,
+        validators=[validate_instance_url],
+        help_text="e.g. https://mastodon.social",
+    )
+    access_token = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="a user token with read:statuses (needed to stream); empty: poll the tag timelines",
+    )
+    is_active = models.BooleanField(default=True)
+    # Written by the running worker.
+    mode = models.CharField(max_length=16, blank=True, help_text="streaming, polling or failing")
+    state = models.CharField(max_length=300, blank=True, help_text="what the worker last said of it")
+    state_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["base_url"]
+
+    def __str__(self) -> str:
+        return self.base_url
+
+    def __repr__(self) -> str:
+        return f"<MastodonInstance {self.base_url} token={'set' if self.access_token else 'none'}>"

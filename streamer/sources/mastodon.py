@@ -1,0 +1,403 @@
+"""The Mastodon source: one per instance (a `MastodonInstance` row), following hashtags.
+
+Mastodon has no server-side filter for a rule: a server streams what reached it with a given
+hashtag. So each topic's rule gives the hashtags to follow (its positive #hashtags; a rule without
+one cannot be followed on Mastodon, and its outcome says so) and every status that arrives is
+matched locally against the whole rule (`feed.rules`), as the replay source does.
+
+Two modes, reported through `on_state` and on the instance's row (`mode`, `state`):
+
+- **streaming** (with a user token, read:statuses; required for streaming since 4.2): one WebSocket
+  to the host in `configuration.urls.streaming` (`/api/v2/instance`), a `hashtag` subscription per
+  tag, changed in place when topics change; reconnects with backoff. `update` and `status.update`
+  payloads are Status JSON encoded a second time; `delete` carries the status id, mapped back to
+  its `uri` (bounded map) for `PostRemoved`.
+- **polling** (no token, or the stream was refused): each tag's `/api/v1/timelines/tag/:tag`, paged
+  forward with `min_id`, re-reading an overlap because a late federated post gets an id (its
+  publish time) below ids already seen; requests are spread to fit `X-RateLimit-Remaining` before
+  `X-RateLimit-Reset`, and a 429 waits for the reset. A refused stream is tried again every
+  `stream_retry_s`.
+
+Posts are deduplicated by `uri` (bounded); the same post read on two instances has one `uri` and is
+stored once by the worker's insert-or-ignore.
+"""
+
+import asyncio
+import json
+import logging
+import random
+import re
+import time
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+from channels.db import database_sync_to_async
+from django.utils import timezone
+
+from feed.mastodon import status_post, with_topics
+from feed.normalize import NormalizedTweet, PayloadError
+from feed.rule_check import RuleOutcome
+from feed.rules import Rule, RuleError, compile_rule
+from streamer.models import MastodonInstance
+from streamer.sources import Deliver, OnState, PostEdited, PostRemoved, Source, TopicRule
+
+logger = logging.getLogger(__name__)
+
+# Polling: each tag's timeline is read once per round; rounds start at most this often.
+POLL_INTERVAL_S = 10.0
+# A refused stream is tried again after this long (polling meanwhile).
+STREAM_RETRY_S = 300.0
+# A late federated post takes the id of its publish time; re-read this much behind the newest id.
+POLL_OVERLAP_S = 120.0
+# timelines.md: "Max 40 statuses" a page; a round reads at most this many pages a tag.
+PAGE_LIMIT = 40
+MAX_PAGES_A_ROUND = 5
+# Requests are never closer than this, whatever the remaining budget says.
+MIN_REQUEST_GAP_S = 0.05
+# Mastodon's streaming server pings every 30 s; aiohttp pings too, and a missing pong ends it.
+HEARTBEAT_S = 30.0
+# Reconnect backoff: doubles from 1 s to this cap, with full jitter.
+RECONNECT_MAX_S = 60.0
+# Bounded memory of what was seen: uris (dedupe) and id → uri (for `delete`), per instance.
+SEEN_MAX = 20_000
+REQUEST_TIMEOUT_S = 30.0
+_RULE_HASHTAG = re.compile(r"(?:^|[\s(])[#＃](\w+)")  # a term's own #, not '-#' or 'c#'
+
+
+class StreamRefused(Exception):
+    """The server would not stream to us (HTTP status, or a refused subscription)."""
+
+
+def rule_hashtags(query: str) -> list[str]:
+    """The hashtags a rule asks for (not those it excludes with '-'), lower-cased, in order."""
+    unquoted = re.sub(r'"[^"]*"', " ", query)
+    return list(dict.fromkeys(tag.casefold() for tag in _RULE_HASHTAG.findall(unquoted)))
+
+
+def snowflake_at(moment: float) -> int:
+    """Mastodon's status id for a Unix time (milliseconds << 16): a `min_id` cursor at that time."""
+    return int(moment * 1000) << 16
+
+
+class _Bounded(OrderedDict):
+    """A dict that forgets its oldest keys past `SEEN_MAX`."""
+
+    def remember(self, key: str, value: Any = True) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > SEEN_MAX:
+            self.popitem(last=False)
+
+
+class MastodonSource:
+    network = "mastodon"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        access_token: str = "",
+        instance_id: int | None = None,
+        poll_interval_s: float = POLL_INTERVAL_S,
+        stream_retry_s: float = STREAM_RETRY_S,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.host = urlsplit(self.base_url).netloc
+        self.name = f"mastodon:{self.host}"
+        self.access_token = access_token
+        self.instance_id = instance_id
+        self.poll_interval_s = poll_interval_s
+        self.stream_retry_s = stream_retry_s
+        # Rules: slug → compiled rule, and the tags they follow.
+        self._rules: dict[str, Rule] = {}
+        self._tags: set[str] = set()
+        self._tags_changed = asyncio.Event()
+        # What was seen.
+        self._seen = _Bounded()
+        self._uris = _Bounded()  # status id on this instance → uri
+        # Polling and rate limit state.
+        self._cursors: dict[str, int] = {}
+        self._next_request_at = 0.0
+        self._rest_token = access_token  # cleared if the server refuses it
+        self._stream_retry_at = 0.0
+        self._stream_lost_at: float | None = None
+        self.mode = ""
+        self._session: aiohttp.ClientSession | None = None
+        self._on_state: OnState = lambda state, detail: None
+
+    def __repr__(self) -> str:
+        return f"<MastodonSource {self.host} token={'set' if self.access_token else 'none'}>"
+
+    # --- Rules ----------------------------------------------------------------------------
+
+    async def sync_rules(self, topics: list[TopicRule]) -> list[RuleOutcome]:
+        rules, tags, outcomes = {}, set(), []
+        for topic in topics:
+            try:
+                rule = compile_rule(topic.query)
+            except RuleError as error:
+                outcomes.append(RuleOutcome(slug=topic.slug, query=topic.query, error=str(error)))
+                continue
+            topic_tags = rule_hashtags(topic.query)
+            if not topic_tags:
+                outcomes.append(RuleOutcome(slug=topic.slug, query=topic.query, error=NO_HASHTAG))
+                continue
+            rules[topic.slug] = rule
+            tags.update(topic_tags)
+            outcomes.append(RuleOutcome(slug=topic.slug, query=topic.query))
+        self._rules = rules
+        if tags != self._tags:
+            logger.info("%s: following %d hashtags: %s", self.name, len(tags), ", ".join(sorted(tags)))
+            self._tags = tags
+            self._tags_changed.set()
+        return outcomes
+
+    def _topics_of(self, post: NormalizedTweet) -> tuple[str, ...]:
+        text = f"{post.text}\n{post.entities.get('spoiler_text') or ''}"
+        username = post.author_username.split("@", 1)[0]
+        return tuple(
+            slug for slug, rule in self._rules.items() if rule.matches(text=text, author_username=username)
+        )
+
+    # --- Running ------------------------------------------------------------------------------
+
+    async def stream(self, deliver: Deliver, on_state: OnState) -> None:
+        self._on_state = on_state
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT_S)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            self._session = session
+            failures = 0
+            while True:
+                if not self.access_token or time.monotonic() < self._stream_retry_at:
+                    await self._poll_round(deliver)
+                    await asyncio.sleep(self.poll_interval_s)
+                    continue
+                try:
+                    await self._stream_once(deliver)
+                    failures = 0
+                except StreamRefused as refusal:
+                    self._stream_retry_at = time.monotonic() + self.stream_retry_s
+                    await self._set_mode("polling", f"stream refused ({refusal}); polling the tag timelines")
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except (aiohttp.ClientError, OSError, TimeoutError, ConnectionError) as error:
+                    failures += 1
+                    self._stream_lost_at = self._stream_lost_at or time.time()
+                    delay = random.uniform(0, min(RECONNECT_MAX_S, 2.0**failures))
+                    logger.warning("%s: stream ended (%r); reconnecting in %.1f s", self.name, error, delay)
+                    self._on_state("reconnecting", f"{self.host}: {error!r}"[:300])
+                    await asyncio.sleep(delay)
+
+    async def _set_mode(self, mode: str, detail: str) -> None:
+        """Report the mode: to the worker's status, and on the instance's row for the admin."""
+        if mode == "polling" and self.mode != "polling" and self._stream_lost_at is not None:
+            # Fill the gap since the stream was lost, from the timelines.
+            lost = snowflake_at(self._stream_lost_at)
+            self._cursors = {tag: min(self._cursors.get(tag, lost), lost) for tag in self._tags}
+        if (mode, detail) == (self.mode, getattr(self, "_detail", None)):
+            return
+        self.mode, self._detail = mode, detail
+        logger.info("%s: %s: %s", self.name, mode, detail)
+        self._on_state(mode, detail)
+        if self.instance_id is not None:
+            try:
+                await database_sync_to_async(_record_mode)(self.instance_id, mode, detail)
+            except Exception:
+                logger.exception("%s: could not record its mode", self.name)
+
+    # --- Streaming ------------------------------------------------------------------------
+
+    async def _stream_once(self, deliver: Deliver) -> None:
+        """One WebSocket, until it ends (raises why); StreamRefused if the server says no."""
+        url = await self._streaming_url()
+        headers = {"Authorization": f"Bearer {self.access_token}"}
+        try:
+            ws = await self._session.ws_connect(url, headers=headers, heartbeat=HEARTBEAT_S)
+        except aiohttp.WSServerHandshakeError as error:
+            raise StreamRefused(f"HTTP {error.status}") from None
+        subscribed: set[str] = set()
+        self._tags_changed.set()
+        keeper = asyncio.create_task(self._keep_subscribed(ws, subscribed), name=f"{self.name}-subscribe")
+        try:
+            await self._set_mode("streaming", f"streaming {len(self._tags)} hashtags from {self.host}")
+            self._stream_lost_at = None
+            async for message in ws:
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    await self._on_event(message.data, deliver)
+                elif message.type == aiohttp.WSMsgType.ERROR:
+                    raise ConnectionError(f"websocket error: {ws.exception()!r}")
+            raise ConnectionError(f"stream closed (code {ws.close_code})")
+        finally:
+            self._stream_lost_at = self._stream_lost_at or time.time()
+            keeper.cancel()
+            await ws.close()
+
+    async def _keep_subscribed(self, ws: aiohttp.ClientWebSocketResponse, subscribed: set[str]) -> None:
+        """Make the socket's hashtag subscriptions equal the followed tags, at once and on change."""
+        while True:
+            await self._tags_changed.wait()
+            self._tags_changed.clear()
+            wanted = set(self._tags)
+            for kind, tags in (("unsubscribe", subscribed - wanted), ("subscribe", wanted - subscribed)):
+                for tag in sorted(tags):
+                    await ws.send_str(json.dumps({"type": kind, "stream": "hashtag", "tag": tag}))
+            subscribed.clear()
+            subscribed.update(wanted)
+
+    async def _on_event(self, data: str, deliver: Deliver) -> None:
+        try:
+            event = json.loads(data)
+        except ValueError:
+            logger.warning("%s: stream message is not JSON: %.80r", self.name, data)
+            return
+        if not isinstance(event, dict):
+            return
+        if "error" in event:
+            if event.get("status") in (401, 403):
+                raise StreamRefused(f"subscription refused: {str(event['error'])[:100]}")
+            logger.warning("%s: the stream says: %.200s", self.name, event["error"])
+            return
+        kind, payload = event.get("event"), event.get("payload")
+        if kind == "delete":
+            uri = self._uris.get(str(payload))
+            if uri is not None:
+                await deliver(PostRemoved("mastodon", uri))
+        elif kind in ("update", "status.update") and isinstance(payload, str):
+            try:
+                status = json.loads(payload)  # the payload is the Status, JSON-encoded a second time
+            except ValueError:
+                logger.warning("%s: %s payload is not JSON: %.80r", self.name, kind, payload)
+                return
+            await self._offer(status, deliver, edited=kind == "status.update")
+
+    async def _streaming_url(self) -> str:
+        """`configuration.urls.streaming` + the streaming path; the REST host if none is given."""
+        instance = await self._get("/api/v2/instance") or {}
+        base = ((instance.get("configuration") or {}).get("urls") or {}).get("streaming") or self.base_url
+        base = re.sub(r"^http", "ws", str(base).rstrip("/"))
+        return f"{base}/api/v1/streaming"
+
+    # --- Polling --------------------------------------------------------------------------
+
+    async def _poll_round(self, deliver: Deliver) -> None:
+        reason = "no access token" if not self.access_token else "the stream was refused"
+        await self._set_mode("polling", f"polling {len(self._tags)} tag timelines on {self.host} ({reason})")
+        for tag in sorted(self._tags):
+            try:
+                await self._poll_tag(tag, deliver)
+            except asyncio.CancelledError:
+                raise
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as error:
+                logger.warning("%s: polling #%s failed: %r", self.name, tag, error)
+                self._on_state("reconnecting", f"{self.host}: polling #{tag}: {error!r}"[:300])
+
+    async def _poll_tag(self, tag: str, deliver: Deliver) -> None:
+        """New statuses with `tag`, oldest first: past the cursor, less an overlap for late ones.
+        The first read of a tag takes its newest page only."""
+        cursor = self._cursors.get(tag)
+        params = {"limit": str(PAGE_LIMIT)}
+        if cursor is not None:
+            params["min_id"] = str(max(0, cursor - snowflake_at(POLL_OVERLAP_S)))
+        for _ in range(MAX_PAGES_A_ROUND):
+            page = await self._get(f"/api/v1/timelines/tag/{quote(tag)}", params)
+            statuses = [s for s in page or () if isinstance(s, dict) and str(s.get("id", "")).isdigit()]
+            if not statuses:
+                return
+            statuses.sort(key=lambda s: int(s["id"]))
+            for status in statuses:
+                await self._offer(status, deliver)
+            newest = int(statuses[-1]["id"])
+            self._cursors[tag] = max(self._cursors.get(tag, 0), newest)
+            if cursor is None or len(statuses) < PAGE_LIMIT:
+                return
+            params["min_id"] = str(newest)
+
+    async def _get(self, path: str, params: dict | None = None) -> Any:
+        """GET a REST path within the rate limit: JSON, or None for a 404 (an unused tag) or a
+        refusal. Waits out a 429 until X-RateLimit-Reset."""
+        while True:
+            await asyncio.sleep(max(0.0, self._next_request_at - time.monotonic()))
+            headers = {"Authorization": f"Bearer {self._rest_token}"} if self._rest_token else {}
+            timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+            async with self._session.get(
+                self.base_url + path, params=params, headers=headers, timeout=timeout
+            ) as response:
+                self._pace(response.headers, refused=response.status == 429)
+                if response.status == 429:
+                    logger.warning("%s: rate limited; waiting for the reset", self.name)
+                    continue
+                if response.status == 401 and self._rest_token:
+                    logger.error("%s: the server refuses the access token; reading without it", self.name)
+                    self._rest_token = ""
+                    continue
+                if response.status >= 400:
+                    if response.status != 404:
+                        logger.warning("%s: GET %s answered %d", self.name, path, response.status)
+                    return None
+                return await response.json(content_type=None)
+
+    def _pace(self, headers: Any, *, refused: bool) -> None:
+        """Spread the requests left over the time left: the next one waits its share."""
+        wait = MIN_REQUEST_GAP_S
+        reset = _reset_in(headers.get("X-RateLimit-Reset"))
+        remaining = headers.get("X-RateLimit-Remaining")
+        if reset is not None and remaining is not None and remaining.isdigit():
+            left = int(remaining)
+            wait = max(wait, reset if refused or left == 0 else reset / (left + 1))
+        elif refused:
+            wait = POLL_INTERVAL_S
+        self._next_request_at = time.monotonic() + wait
+
+    # --- Posts ------------------------------------------------------------------------------
+
+    async def _offer(self, status: Any, deliver: Deliver, *, edited: bool = False) -> None:
+        """Deliver a status once (by uri), to the topics whose rules it matches."""
+        try:
+            post = status_post(status)
+        except PayloadError as error:
+            logger.warning("%s: status rejected: %s", self.name, error)
+            return
+        self._uris.remember(str(status.get("id")), post.network_id)
+        if edited:
+            await deliver(PostEdited(post))
+            return
+        if post.network_id in self._seen:
+            return
+        self._seen.remember(post.network_id)
+        if topics := self._topics_of(post):
+            await deliver(with_topics(post, topics))
+
+
+NO_HASHTAG = (
+    "Mastodon streams hashtags only: this rule has no #hashtag, so no Mastodon post can reach it. "
+    "Add one (e.g. '#python django'); keywords are then matched within that hashtag's posts."
+)
+
+
+def _reset_in(value: str | None) -> float | None:
+    """Seconds until an X-RateLimit-Reset timestamp (ISO 8601); None if unreadable."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+def _record_mode(instance_id: int, mode: str, detail: str) -> None:
+    MastodonInstance.objects.filter(pk=instance_id).update(
+        mode=mode[:16], state=detail[:300], state_at=timezone.now()
+    )
+
+
+def mastodon_sources(**options: Any) -> list[Source]:
+    """One source per active instance row (synchronous: call it where the ORM may be used)."""
+    return [
+        MastodonSource(base_url=row.base_url, access_token=row.access_token, instance_id=row.pk, **options)
+        for row in MastodonInstance.objects.filter(is_active=True).order_by("base_url")
+    ]

@@ -1,0 +1,263 @@
+"""The Mastodon source against the local emulator: hashtag streams and tag timelines, through the
+worker's store path; and Mastodon's HTML read into safe text and entities (feed/mastodon.py)."""
+
+import asyncio
+import contextlib
+import time
+
+import pytest
+from channels.layers import channel_layers
+
+from feed.mastodon import status_post
+from feed.models import Topic, TopicPost, Tweet
+from feed.rendering import tweet_html
+from mastodonemulator import MastodonEmulator
+from streamer.models import MastodonInstance
+from streamer.sources.mastodon import NO_HASHTAG, MastodonSource, mastodon_sources, rule_hashtags
+from streamer.worker import StreamWorker
+
+TOKEN = "user-token"
+
+
+@pytest.fixture(autouse=True)
+def in_memory_layer(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture
+def masto():
+    with MastodonEmulator(domain="a.example", tokens={TOKEN: "read"}) as emu:
+        emu.add_account("alice", display_name="Alice")
+        yield emu
+
+
+@contextlib.asynccontextmanager
+async def running(*sources):
+    worker = StreamWorker(list(sources), topic_poll_s=0.1)
+    task = asyncio.create_task(worker.run())
+    try:
+        yield worker
+    finally:
+        task.cancel()
+        await asyncio.wait([task], timeout=15)
+
+
+async def eventually(check, timeout=8.0):
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def stored_texts() -> list[str]:
+    return [t.text async for t in Tweet.objects.order_by("id")]
+
+
+async def topic(query="#cats", slug="cats"):
+    return await Topic.objects.acreate(name=slug, slug=slug, query=query, networks=["mastodon"])
+
+
+def streaming(emu, **options):
+    return MastodonSource(base_url=emu.base_url, access_token=TOKEN, poll_interval_s=0.1, **options)
+
+
+# --- Through the worker ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_status_on_a_followed_tag_is_stored_as_mastodon_text_with_links(masto):
+    await topic()
+    source = streaming(masto)
+    async with running(source):
+        assert await masto.wait_subscribed_async(1)
+        status = masto.emit(
+            "Hello #cats see https://www.example.com/a/very/long/path/to/somewhere", account="alice"
+        )
+        masto.emit("no tag here", account="alice")
+        await eventually(lambda: Tweet.objects.aexists())
+    tweet = await Tweet.objects.aget()
+    assert (tweet.source, tweet.network_id, tweet.permalink) == ("mastodon", status["uri"], status["url"])
+    assert tweet.text == "Hello #cats see example.com/a/very/long/path/t…"
+    assert tweet.author_username == "alice@a.example"
+    html = tweet_html(tweet.text, tweet.entities, tweet.source)
+    assert '<a href="https://a.example/tags/cats"' in html
+    assert 'href="https://www.example.com/a/very/long/path/to/somewhere"' in html
+    assert source.mode == "streaming"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_same_post_seen_on_two_instances_is_stored_once():
+    with (
+        MastodonEmulator(domain="a.example", tokens={TOKEN: "read"}) as a,
+        MastodonEmulator(domain="b.example", tokens={TOKEN: "read"}) as b,
+    ):
+        await topic()
+        async with running(streaming(a), streaming(b)):
+            assert await a.wait_subscribed_async(1) and await b.wait_subscribed_async(1)
+            b.federate(a.emit("Federated #cats", account="alice"))
+            await asyncio.sleep(1.0)
+    assert await stored_texts() == ["Federated #cats"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_without_a_token_it_polls_the_tag_timeline_within_the_rate_limit():
+    with MastodonEmulator(domain="a.example", rate_limit=6, rate_period=2) as emu:
+        emu.emit("before we started #cats", account="alice")
+        await topic()
+        source = MastodonSource(base_url=emu.base_url, poll_interval_s=0.05)
+        async with running(source):
+            await eventually(lambda: Tweet.objects.aexists())
+            emu.emit("while polling #cats", account="alice")
+            await eventually(lambda: Tweet.objects.filter(text="while polling #cats").aexists())
+            await asyncio.sleep(2.5)  # more than a whole window of polling
+        assert emu.state()["rate_limit"]["refused"] == 0
+        assert any("min_id" in r["query"] for r in emu.requests)
+    assert await stored_texts() == ["before we started #cats", "while polling #cats"]
+    assert source.mode == "polling"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_refused_stream_falls_back_to_polling_then_streams_again(masto):
+    await topic()
+    row = await MastodonInstance.objects.acreate(base_url=masto.base_url, access_token=TOKEN)
+    masto.refuse_streaming(503)
+    source = MastodonSource(
+        base_url=masto.base_url,
+        access_token=TOKEN,
+        instance_id=row.pk,
+        poll_interval_s=0.05,
+        stream_retry_s=1.0,
+    )
+    async with running(source):
+        await eventually(lambda: MastodonInstance.objects.filter(mode="polling").aexists())
+        masto.emit("polled #cats", account="alice")
+        await eventually(lambda: Tweet.objects.filter(text="polled #cats").aexists())
+        masto.refuse_streaming(None)
+        assert await masto.wait_subscribed_async(1, timeout=5)
+        masto.emit("streamed #cats", account="alice")
+        await eventually(lambda: Tweet.objects.filter(text="streamed #cats").aexists())
+    row = await MastodonInstance.objects.aget()
+    assert row.mode == "streaming"
+    assert TOKEN not in row.state
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_deleted_status_is_hidden_and_an_edited_one_is_replaced(masto):
+    await topic()
+    await topic("#cats OR #dogs", slug="pets")
+    async with running(streaming(masto)):
+        assert await masto.wait_subscribed_async(2)
+        gone = masto.emit("Going away #cats", account="alice")
+        kept = masto.emit("Version one #cats", account="alice")
+        await eventually(lambda: Tweet.objects.filter(text="Version one #cats").aexists())
+        masto.delete(gone["id"])
+        masto.edit(kept["id"], text="Version two #cats")
+        await eventually(lambda: Tweet.objects.filter(text="Version two #cats").aexists())
+        await eventually(lambda: TopicPost.objects.filter(state="hidden").aexists())
+    states = {
+        (p.topic.slug, p.tweet.text, p.state)
+        async for p in TopicPost.objects.select_related("tweet", "topic")
+    }
+    assert states == {
+        ("cats", "Going away #cats", "hidden"),
+        ("pets", "Going away #cats", "hidden"),
+        ("cats", "Version two #cats", "visible"),
+        ("pets", "Version two #cats", "visible"),
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_keywords_are_matched_within_the_followed_hashtags_posts(masto):
+    await topic("#cats kitten", slug="kittens")
+    async with running(streaming(masto)):
+        assert await masto.wait_subscribed_async(1)
+        masto.emit("just #cats", account="alice")
+        masto.emit("a kitten! #cats", account="alice")
+        await eventually(lambda: Tweet.objects.aexists())
+        await asyncio.sleep(0.3)
+    assert await stored_texts() == ["a kitten! #cats"]
+
+
+async def test_a_rule_without_a_hashtag_is_refused_with_the_reason():
+    from streamer.sources import TopicRule
+
+    source = MastodonSource(base_url="https://a.example")
+    outcomes = await source.sync_rules(
+        [
+            TopicRule("words", "python django", ("mastodon",)),
+            TopicRule("tags", "#python -#spam", ("mastodon",)),
+        ]
+    )
+    assert [(o.slug, o.error) for o in outcomes] == [("words", NO_HASHTAG), ("tags", "")]
+    assert rule_hashtags('#Python OR (#django -#spam) "#not a tag"') == ["python", "django"]
+
+
+@pytest.mark.django_db
+def test_mastodon_sources_builds_one_source_per_active_instance():
+    MastodonInstance.objects.create(base_url="https://b.example", access_token="secret-token-1234")
+    MastodonInstance.objects.create(base_url="https://c.example", is_active=False)
+    [source] = mastodon_sources()
+    assert (source.name, source.network, source.access_token) == (
+        "mastodon:b.example",
+        "mastodon",
+        "secret-token-1234",
+    )
+    assert "secret" not in repr(source)
+
+
+# --- Content ------------------------------------------------------------------------------------
+
+
+def test_hostile_html_never_reaches_the_stored_text_or_entities_as_markup(masto):
+    status = masto.emit(
+        content=(
+            '<p>Ελληνικά <script>alert("x")</script><style>p{color:red}</style>'
+            '<a href="javascript:alert(1)">click</a> <img src=x onerror="alert(2)">'
+            '<span><span class="invisible">hid</span><b onclick="x()">bold</b></span> '
+            '<a href="https://evil.example/x" onmouseover="y()">#<span>cats</span></a></p>'
+        ),
+        account="alice",
+    )
+    post = status_post(status)
+    assert post.text == "Ελληνικά click bold #cats"
+    assert post.entities["hashtags"] == [
+        {"start": 20, "end": 25, "tag": "cats", "url": "https://evil.example/x"}
+    ]
+    assert post.entities["urls"] == []
+    html = tweet_html(post.text, post.entities, "mastodon")
+    for bad in ("<script", "javascript:", "onerror", "onclick", "onmouseover", "<style", "<img", "<b"):
+        assert bad not in html and bad not in post.text
+
+
+def test_custom_emoji_images_come_only_from_the_statuses_own_list(masto):
+    masto.add_emoji("blobcat", url="https://a.example/emoji/blobcat.png")
+    status = masto.emit("日本語 :blobcat: and :unknown: #cats", account="alice")
+    status["emojis"].append({"shortcode": "evil", "url": "javascript:alert(1)"})
+    post = status_post(status)
+    assert post.text == "日本語 :blobcat: and :unknown: #cats"
+    [emoji] = post.entities["emojis"]
+    assert post.text[emoji["start"] : emoji["end"]] == ":blobcat:"
+    assert emoji["url"].startswith("https://a.example/")
+    assert post.entities["hashtags"][0]["start"] == post.text.index("#cats")
+
+
+def test_a_spoiler_is_kept_with_the_post(masto):
+    post = status_post(masto.emit("the ending #cats", spoiler_text="Film spoilers", account="alice"))
+    assert (post.entities["spoiler_text"], post.entities["sensitive"]) == ("Film spoilers", True)
+    assert post.raw["mastodon"]["spoiler_text"] == "Film spoilers"
+
+
+def test_a_boost_is_the_original_marked_as_a_repost(masto):
+    original = masto.emit("original #cats", account="alice")
+    boost = masto.emit(reblog_of=original["id"], account="bob")
+    post = status_post(boost)
+    assert (post.text, post.author_username, post.network_id) == (
+        "original #cats",
+        "alice@a.example",
+        boost["uri"],
+    )
+    assert post.raw["data"]["referenced_tweets"] == [{"type": "retweeted", "id": original["uri"]}]
+    assert post.raw["reposted_by"]["acct"] == "bob@a.example"

@@ -261,3 +261,32 @@ def test_a_boost_is_the_original_marked_as_a_repost(masto):
     )
     assert post.raw["data"]["referenced_tweets"] == [{"type": "retweeted", "id": original["uri"]}]
     assert post.raw["reposted_by"]["acct"] == "bob@a.example"
+
+
+# --- Admin --------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_admin_masks_the_token_and_keeps_it_when_left_blank(admin_client):
+    admin_client.post(
+        "/admin/streamer/mastodoninstance/add/",
+        {"base_url": "https://a.example", "access_token": "secret-token-abcd", "is_active": "on"},
+    )
+    row = MastodonInstance.objects.get()
+    page = admin_client.get(f"/admin/streamer/mastodoninstance/{row.pk}/change/").content.decode()
+    listing = admin_client.get("/admin/streamer/mastodoninstance/").content.decode()
+    assert "secret-token-abcd" not in page and "secret-token-abcd" not in listing
+    assert "…abcd" in listing
+    admin_client.post(
+        f"/admin/streamer/mastodoninstance/{row.pk}/change/",
+        {"base_url": "https://a.example", "access_token": "", "is_active": "on"},
+    )
+    row.refresh_from_db()
+    assert row.access_token == "secret-token-abcd"
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_plain_http_except_on_loopback(admin_client):
+    for url in ("http://a.example", "http://127.0.0.1:8098"):
+        admin_client.post("/admin/streamer/mastodoninstance/add/", {"base_url": url, "is_active": "on"})
+    assert list(MastodonInstance.objects.values_list("base_url", flat=True)) == ["http://127.0.0.1:8098"]

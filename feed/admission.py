@@ -39,4 +39,15 @@ def post_admission(post: Post, topic: Topic, rules: RuleSet, filters: TopicFilte
         return Admission(TopicPost.State.BLOCKED, UNTRUSTED)
     if topic.moderation == Topic.Moderation.APPROVE and not trusted:
         return PENDING
+    if _content_warning(post):
+        # A Mastodon post behind a content warning stays off the wall until a moderator approves it.
+        return Admission(TopicPost.State.PENDING, CONTENT_WARNING)
     return VISIBLE
+
+
+CONTENT_WARNING = "content warning"
+
+
+def _content_warning(post: Post) -> bool:
+    entities = getattr(post, "entities", None)
+    return isinstance(entities, dict) and bool(str(entities.get("spoiler_text") or "").strip())

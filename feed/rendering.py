@@ -24,8 +24,18 @@ MENTION_URLS = {"x": "https://x.com/{}", "bluesky": "https://bsky.app/profile/{}
 
 def tweet_html(text: str, entities: dict[str, Any], source: str = "x") -> str:
     """Return `text` as escaped HTML with hashtags, mentions and http(s) URLs linked to `source`'s
-    network. Entities are X's shape (code-point offsets); other networks' posts are given it."""
-    spans = sorted(_entity_spans(text, entities or {}, source), key=lambda span: span[0])
+    network, and a post's own custom emoji as images. Entities are X's shape (code-point offsets);
+    other networks' posts are given it. A post behind a content warning (Mastodon's spoiler_text)
+    is folded behind it."""
+    html = _linked(text, entities or {}, source)
+    warning = str((entities or {}).get("spoiler_text") or "").strip()
+    if warning:
+        return f'<details class="tweet__cw"><summary>{escape(warning)}</summary>{html}</details>'
+    return html
+
+
+def _linked(text: str, entities: dict[str, Any], source: str) -> str:
+    spans = sorted(_entity_spans(text, entities, source), key=lambda span: span[0])
     parts: list[str] = []
     cursor = 0
     for start, end, link in spans:
@@ -51,6 +61,13 @@ def _entity_spans(text: str, entities: dict[str, Any], source: str):
         if span and name:
             href = _own_url(mention) or MENTION_URLS.get(source, MENTION_URLS["x"]).format(quote(name))
             yield (*span, _anchor(href, text[span[0] : span[1]]))
+    for emoji in _entity_list(entities, "emojis"):
+        code, url = str(emoji.get("shortcode") or ""), str(emoji.get("url") or "")
+        span = _locate(text, emoji, f":{code}:")
+        if span and code and url.startswith("https://"):
+            alt = escape(f":{code}:", quote=True)
+            image = f'<img class="emoji" src="{escape(url, quote=True)}" alt="{alt}" title="{alt}">'
+            yield (*span, image)
     for url in _entity_list(entities, "urls"):
         short = str(url.get("url") or "")
         span = _locate(text, url, short)

@@ -13,7 +13,7 @@ STALE_AFTER_S = 3 * HEARTBEAT_EVERY_S
 
 class WorkerStatus(models.Model):
     state = models.CharField(max_length=32, default="stopped")
-    source = models.CharField(max_length=16, blank=True)
+    source = models.CharField(max_length=300, blank=True)  # the sources, joined: "x+mastodon:a.example"
     detail = models.CharField(max_length=300, blank=True)
     last_tweet_at = models.DateTimeField(null=True, blank=True)
     reconnect_count = models.PositiveIntegerField(default=0)

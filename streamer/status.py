@@ -32,7 +32,7 @@ class StatusReporter:
     """Collects state changes from the source and counters from the worker; saves them."""
 
     def __init__(self, source_name: str) -> None:
-        self.fields = StatusFields(source=source_name, started_at=timezone.now())
+        self.fields = StatusFields(source=source_name[:300], started_at=timezone.now())
         self._changed = asyncio.Event()
 
     def on_state(self, state: str, detail: str) -> None:

@@ -1,5 +1,7 @@
 """What state a new post takes on each topic it matches: shown, held for approval, or blocked, and why."""
 
+from dataclasses import replace
+
 import pytest
 
 from feed.models import BlockRule, Topic, TopicPost, Tweet
@@ -96,3 +98,10 @@ def test_every_post_is_billed_whatever_its_state(topics):
     ingest("waiting", tags=["python"])
     assert Tweet.objects.count() == 2
     assert topics["python"].spend.get(period="hour").posts == 2
+
+
+def test_a_post_behind_a_content_warning_waits_for_a_moderator_even_on_an_open_topic(topics):
+    post = normalize(x_message("the ending of the film", tags=["python"]))
+    behind = replace(post, source="mastodon", entities={"spoiler_text": "film spoilers"})
+    assert [b for b in tweets_ingest(tweets=[behind]) if b.kind == "tweets"] == []
+    assert placements() == {("the ending of the film", "python"): ("pending", "content warning")}

@@ -89,6 +89,5 @@ class TopicMatcher:
         return tuple(
             topic.slug
             for topic in self._topics
-            if any(anchor in flat for anchor in topic.anchors)
-            and topic.rule.matches(text=text)
+            if any(anchor in flat for anchor in topic.anchors) and topic.rule.matches(text=text)
         )

@@ -3,8 +3,9 @@
 Almost every post on Bluesky's firehose matches no topic, so testing each rule on each post would
 spend the worker's time on nothing. `TopicMatcher` first searches the post's folded text once for
 any of the rules' anchors: strings at least one of which is in the folded text of every post the
-rule matches (a keyword's longest token, a phrase's longest word, a hashtag's or a mention's name).
-Only a post that passes is analysed and tested with each rule that could match it.
+rule matches (a keyword's tokens, a phrase's words, a hashtag's or a mention's name; for an AND, its
+terms' all together; for an OR, one of each alternative's). Only a post that has them all for some
+rule is analysed and tested with that rule.
 
 It reads the compiled rule's tree (feed/rules.py), so it lives beside it in `feed`: a rule that
 validates matches the same posts with or without the prefilter.
@@ -24,32 +25,35 @@ def folded(text: str) -> str:
     return _fold(text).translate(_DROP_IGNORABLE)
 
 
-def anchors(rule: Rule) -> frozenset[str]:
-    """Strings one of which is in `folded(text)` whenever the rule matches `text`.
+def anchors(rule: Rule) -> tuple[frozenset[str], ...]:
+    """Clauses of strings: whenever the rule matches `text`, each clause has one in `folded(text)`.
 
-    Empty when the rule can match no post by its text alone: a `from:` only rule (a Bluesky handle
+    An empty clause means the rule can match no post by its text alone: `from:` (a Bluesky handle
     has dots, which the rule language's usernames cannot, so `from:` never matches there).
     """
-    return _anchors(rule._root)
+    return tuple(_clauses(rule._root))
 
 
-def _anchors(node: _Node) -> frozenset[str]:
+def _clauses(node: _Node) -> list[frozenset[str]]:
     match node:
         case _Keyword(tokens=tokens):
-            return frozenset({max(tokens, key=len)})
+            return [frozenset({token}) for token in dict.fromkeys(tokens)]
         case _Phrase(pattern=pattern):
-            return frozenset({max(_phrase_words(pattern), key=len)})
+            return [frozenset({word}) for word in dict.fromkeys(_phrase_words(pattern)) if word]
         case _Entity(kind="from"):
-            return frozenset()
+            return [frozenset()]
         case _Entity(value=value):
-            return frozenset({value})
+            return [frozenset({value})]
         case _Bool(op="AND", children=children):
-            # Every positive child must match: the child with the fewest anchors is enough.
-            positive = [_anchors(child) for child in children if not isinstance(child, _Not)]
-            return min(positive, key=lambda found: (len(found), -max(map(len, found), default=0)))
+            # Every positive child must match, so every clause of each must hold.
+            return [clause for child in children if not isinstance(child, _Not) for clause in _clauses(child)]
         case _Bool(children=children):
-            return frozenset().union(*(_anchors(child) for child in children))
-    return frozenset()  # a lone negation: compile_rule refuses it
+            # One alternative must match: its most selective clause stands for it.
+            alternatives = [_clauses(child) for child in children]
+            if not all(alternatives):
+                return []  # an alternative with no positive term (compile_rule refuses it): no test
+            return [frozenset().union(*(min(clauses, key=len) for clauses in alternatives))]
+    return []  # a lone negation: compile_rule refuses it
 
 
 def _phrase_words(pattern: re.Pattern[str]) -> list[str]:
@@ -62,15 +66,15 @@ def _phrase_words(pattern: re.Pattern[str]) -> list[str]:
 class _Topic:
     slug: str
     rule: Rule
-    anchors: tuple[str, ...]
+    clauses: tuple[frozenset[str], ...]
 
 
 class TopicMatcher:
     """Which topics a post matches: one search of the folded text rejects what none could match."""
 
     def __init__(self, rules: Iterable[tuple[str, Rule]]) -> None:
-        self._topics = [_Topic(slug, rule, tuple(sorted(anchors(rule)))) for slug, rule in rules]
-        every = sorted({a for topic in self._topics for a in topic.anchors}, key=len, reverse=True)
+        self._topics = [_Topic(slug, rule, anchors(rule)) for slug, rule in rules]
+        every = sorted({a for t in self._topics for c in t.clauses for a in c}, key=len, reverse=True)
         self._any = re.compile("|".join(map(re.escape, every))) if every else None
 
     def __bool__(self) -> bool:
@@ -89,5 +93,6 @@ class TopicMatcher:
         return tuple(
             topic.slug
             for topic in self._topics
-            if any(anchor in flat for anchor in topic.anchors) and topic.rule.matches(text=text)
+            if all(any(anchor in flat for anchor in clause) for clause in topic.clauses)
+            and topic.rule.matches(text=text)
         )

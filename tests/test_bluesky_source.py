@@ -14,7 +14,7 @@ from feed.bluesky import BlueskyAuthor, bluesky_post, facet_entities
 from feed.models import Topic, TopicPost, Tweet
 from feed.rendering import tweet_html
 from streamer.build import build_sources
-from streamer.sources import TopicRule
+from streamer.sources import PostEdited, TopicRule
 from streamer.sources.bluesky import BlueskySource
 from streamer.worker import StreamWorker
 
@@ -259,3 +259,30 @@ def test_the_stream_command_follows_bluesky_alone(bsky, start_worker):
     assert bsky.wait_until(lambda: bsky.connection_count == 1, 20)
     post = bsky.post("python from a real worker", author="alice.test")
     assert wait_until(lambda: Tweet.objects.filter(network_id=post["uri"], author_name="Alice").exists(), 10)
+
+
+async def test_a_post_sent_without_its_author_is_followed_by_an_edit_with_the_author(bsky):
+    bsky.profile_latency = 1.0
+    bluesky = BlueskySource(jetstream_url=bsky.jetstream_url, appview_url=bsky.base_url)
+    await bluesky.sync_rules([TopicRule("sky", "python", ("bluesky",))])
+    delivered = []
+
+    async def deliver(item) -> None:
+        delivered.append(item)
+
+    task = asyncio.create_task(bluesky.stream(deliver, lambda state, detail: None))
+    try:
+        assert await bsky.wait_connected_async(1, timeout=10)
+        bsky.post("python, author later", author="bob.test")
+        assert await bsky.wait_until_async(lambda: len(delivered) == 2, 5)
+    finally:
+        task.cancel()
+        await asyncio.wait([task], timeout=5)
+    first, later = delivered
+    assert first.author_username == first.author_id  # the DID: the AppView had not answered
+    assert isinstance(later, PostEdited)
+    assert (later.post.network_id, later.post.author_username, later.post.author_name) == (
+        first.network_id,
+        "bob.test",
+        "Bob",
+    )

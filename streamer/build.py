@@ -1,10 +1,11 @@
-"""Builds the worker's source from settings and command-line choices."""
+"""Builds the worker's sources from settings and command-line choices."""
 
 from pathlib import Path
 
 from django.conf import settings
 
 from streamer.sources import Source
+from streamer.sources.bluesky import BlueskySource
 from streamer.sources.replay import SAMPLE_FILE, ReplaySource
 from streamer.sources.x import XSource
 
@@ -24,7 +25,8 @@ def build_source(
     if name is None and not settings.X_BEARER_TOKEN and not settings.DEBUG:
         raise SourceConfigError(
             "X_BEARER_TOKEN is not set, so there is no live stream to follow. Set it (see README: "
-            "getting a token), or choose `--source replay` to replay the sample stream on purpose."
+            "getting a token), or choose `--source replay` to replay the sample stream on purpose, "
+            "or `--source bluesky` to follow Bluesky alone."
         )
     name = name or ("x" if settings.X_BEARER_TOKEN else "replay")
     if name == "x":
@@ -40,4 +42,30 @@ def build_source(
         if not path.is_file():
             raise SourceConfigError(f"replay file not found: {path}")
         return ReplaySource(path=path, rate=rate or settings.STREAM_REPLAY_RATE)
-    raise SourceConfigError(f"unknown source {name!r}; choose x or replay")
+    if name == "bluesky":
+        return build_bluesky()
+    raise SourceConfigError(f"unknown source {name!r}; choose x, replay or bluesky")
+
+
+def build_sources(
+    *, names: list[str] | None = None, replay_file: Path | None = None, rate: float | None = None
+) -> list[Source]:
+    """The worker's sources, one per network: the named ones, or by default X (or replay, as
+    `build_source`) and Bluesky when BLUESKY_ENABLED (it connects only while a topic follows it)."""
+    if names:
+        names = list(dict.fromkeys(names))
+        if {"x", "replay"} <= set(names):
+            raise SourceConfigError("x and replay both stand for X: choose one of them")
+        return [build_source(name=name, replay_file=replay_file, rate=rate) for name in names]
+    sources = [build_source(replay_file=replay_file, rate=rate)]
+    if settings.BLUESKY_ENABLED:
+        sources.append(build_bluesky())
+    return sources
+
+
+def build_bluesky() -> BlueskySource:
+    if not settings.BLUESKY_ENABLED:
+        raise SourceConfigError("the bluesky source is switched off (BLUESKY_ENABLED=0)")
+    return BlueskySource(
+        jetstream_url=settings.BLUESKY_JETSTREAM_URL, appview_url=settings.BLUESKY_APPVIEW_URL
+    )

@@ -197,6 +197,14 @@ X_BUDGET_HOUR_S = env.int("X_BUDGET_HOUR_S", default=3600)
 X_BUDGET_DAY_S = env.int("X_BUDGET_DAY_S", default=86_400)
 # feed asks X's dry run through this function, so feed never imports streamer (tweetsite wires them).
 TOPIC_RULES_CHECKER = "streamer.rule_check.check_rules_with_x"
+# Bluesky (issue 10): posts through Jetstream, authors through the AppView; neither needs an account.
+# On by default: the source connects only while some active topic follows Bluesky, so it costs
+# nothing until an admin ticks Bluesky on a topic. 0 keeps the worker from ever connecting.
+BLUESKY_ENABLED = env.bool("BLUESKY_ENABLED", default=True)
+BLUESKY_JETSTREAM_URL = env.str(
+    "BLUESKY_JETSTREAM_URL", default="wss://jetstream2.us-east.bsky.network/subscribe"
+)
+BLUESKY_APPVIEW_URL = env.str("BLUESKY_APPVIEW_URL", default="https://public.api.bsky.app")
 # `make run` runs the worker inside the web process when there is no Redis to carry its tweets.
 STREAM_EMBEDDED = env.bool("STREAM_EMBEDDED", default=False)
 STREAM_REPLAY_RATE = env.float("STREAM_REPLAY_RATE", default=2.0)

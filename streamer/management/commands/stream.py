@@ -6,20 +6,27 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from streamer.build import SourceConfigError, build_source
+from streamer.build import SourceConfigError, build_sources
 from streamer.lock import LockLost, run_exclusively
 from streamer.worker import StreamWorker
 from tweetsite.gc_tuning import freeze_startup_heap
 
 
 class Command(BaseCommand):
-    help = "Keep X's filtered-stream rules equal to the active topics, and store and publish tweets."
+    help = (
+        "Follow the networks the active topics follow (X's filtered stream, Bluesky's Jetstream), and "
+        "store and publish their posts."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
             "--source",
-            choices=["x", "replay"],
-            help="default: x; replay without X_BEARER_TOKEN only when DEBUG is on",
+            action="append",
+            choices=["x", "replay", "bluesky"],
+            help=(
+                "repeatable; default: x (replay without X_BEARER_TOKEN only when DEBUG is on), and "
+                "bluesky when BLUESKY_ENABLED"
+            ),
         )
         parser.add_argument("--replay-file", help="NDJSON in the stream's payload shape")
         parser.add_argument("--rate", type=float, help="replay: tweets per second")
@@ -34,7 +41,7 @@ class Command(BaseCommand):
         if rate is not None and rate <= 0:
             raise CommandError("--rate must be a positive number of tweets per second")
         try:
-            worker = StreamWorker(build_source(name=source, replay_file=replay_file, rate=rate))
+            worker = StreamWorker(build_sources(names=source, replay_file=replay_file, rate=rate))
         except SourceConfigError as error:
             raise CommandError(str(error)) from error
         freeze_startup_heap()

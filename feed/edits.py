@@ -30,6 +30,13 @@ def posts_remove(*, source: str, network_ids: list[str]) -> list[TopicBatch]:
 def post_edit(*, post: NormalizedTweet) -> bool:
     """Store the new version of an edited post; False if it was never stored (nothing to edit)."""
     updated = Tweet.objects.filter(source=post.source, network_id=post.network_id).update(
-        text=post.text, entities=post.entities, raw=post.raw, lang=post.lang
+        text=post.text,
+        entities=post.entities,
+        raw=post.raw,
+        lang=post.lang,
+        # A Bluesky post delivered before its author's profile arrived gets the author this way.
+        author_username=post.author_username,
+        author_name=post.author_name,
+        author_avatar_url=post.author_avatar_url,
     )
     return bool(updated)

@@ -142,8 +142,8 @@ class Tweet(models.Model):
     # The post on its network, where it cannot be derived from the id (a Mastodon status's url).
     permalink = models.URLField(max_length=500, blank=True)
     topics = models.ManyToManyField(Topic, related_name="tweets", through="TopicPost")
-    author_id = models.CharField(max_length=32)
-    author_username = models.CharField(max_length=64)
+    author_id = models.CharField(max_length=300)  # X ids, Bluesky DIDs (a did:web can be long)
+    author_username = models.CharField(max_length=300)  # a Bluesky handle is a domain name
     author_name = models.CharField(max_length=200)
     author_avatar_url = models.URLField(max_length=500, blank=True)
     text = models.TextField()

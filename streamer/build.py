@@ -6,6 +6,7 @@ from django.conf import settings
 
 from streamer.sources import Source
 from streamer.sources.bluesky import BlueskySource
+from streamer.sources.mastodon import mastodon_sources
 from streamer.sources.replay import SAMPLE_FILE, ReplaySource
 from streamer.sources.x import XSource
 
@@ -44,22 +45,36 @@ def build_source(
         return ReplaySource(path=path, rate=rate or settings.STREAM_REPLAY_RATE)
     if name == "bluesky":
         return build_bluesky()
-    raise SourceConfigError(f"unknown source {name!r}; choose x, replay or bluesky")
+    raise SourceConfigError(f"unknown source {name!r}; choose x, replay, bluesky or mastodon")
 
 
 def build_sources(
-    *, names: list[str] | None = None, replay_file: Path | None = None, rate: float | None = None
+    *,
+    names: list[str] | None = None,
+    replay_file: Path | None = None,
+    rate: float | None = None,
+    mastodon: bool = True,
 ) -> list[Source]:
     """The worker's sources, one per network: the named ones, or by default X (or replay, as
-    `build_source`) and Bluesky when BLUESKY_ENABLED (it connects only while a topic follows it)."""
+    `build_source`), Bluesky when BLUESKY_ENABLED (it connects only while a topic follows it), and
+    one per active Mastodon instance in the admin. `mastodon` reads those rows from the database,
+    so only synchronous callers (`manage.py stream`) ask for them."""
     if names:
         names = list(dict.fromkeys(names))
         if {"x", "replay"} <= set(names):
             raise SourceConfigError("x and replay both stand for X: choose one of them")
-        return [build_source(name=name, replay_file=replay_file, rate=rate) for name in names]
+        named = [name for name in names if name != "mastodon"]
+        sources = [build_source(name=name, replay_file=replay_file, rate=rate) for name in named]
+        if "mastodon" in names:
+            if not (instances := mastodon_sources()):
+                raise SourceConfigError("no active Mastodon instance: add one in the admin first")
+            sources += instances
+        return sources
     sources = [build_source(replay_file=replay_file, rate=rate)]
     if settings.BLUESKY_ENABLED:
         sources.append(build_bluesky())
+    if mastodon:
+        sources += mastodon_sources()
     return sources
 
 

@@ -8,7 +8,7 @@ starts on the first ASGI event: the lifespan startup under uvicorn, the first re
 import asyncio
 import logging
 
-from streamer.build import SourceConfigError, build_source
+from streamer.build import SourceConfigError, build_sources
 from streamer.worker import StreamWorker
 
 logger = logging.getLogger(__name__)
@@ -28,14 +28,16 @@ class EmbeddedWorkerMiddleware:
 
     def _start(self) -> asyncio.Future:
         try:
-            worker = StreamWorker(build_source())
+            # Mastodon instances are database rows, and this runs on the event loop: `manage.py
+            # stream` follows them.
+            worker = StreamWorker(build_sources(mastodon=False))
         except SourceConfigError as error:
             # The site still serves what is stored; the worker is left off, once, with the reason.
             logger.error("embedded worker not started: %s", error)
             return asyncio.get_running_loop().create_future()
         task = asyncio.create_task(worker.run(), name="embedded-stream-worker")
         task.add_done_callback(_log_end)
-        logger.info("embedded worker started with the %s source", worker.source.name)
+        logger.info("embedded worker started with %s", " and ".join(s.name for s in worker.sources))
         return task
 
 

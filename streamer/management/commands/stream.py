@@ -14,18 +14,18 @@ from tweetsite.gc_tuning import freeze_startup_heap
 
 class Command(BaseCommand):
     help = (
-        "Follow the networks the active topics follow (X's filtered stream, Bluesky's Jetstream), and "
-        "store and publish their posts."
+        "Follow the networks the active topics follow (X's filtered stream, Bluesky's Jetstream, "
+        "Mastodon's hashtag streams), and store and publish their posts."
     )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
             "--source",
             action="append",
-            choices=["x", "replay", "bluesky"],
+            choices=["x", "replay", "bluesky", "mastodon"],
             help=(
-                "repeatable; default: x (replay without X_BEARER_TOKEN only when DEBUG is on), and "
-                "bluesky when BLUESKY_ENABLED"
+                "repeatable; default: x (replay without X_BEARER_TOKEN only when DEBUG is on), "
+                "bluesky when BLUESKY_ENABLED, and every active Mastodon instance in the admin"
             ),
         )
         parser.add_argument("--replay-file", help="NDJSON in the stream's payload shape")

@@ -14,6 +14,7 @@ from feed.bluesky import BlueskyAuthor, bluesky_post, facet_entities
 from feed.models import Topic, TopicPost, Tweet
 from feed.rendering import tweet_html
 from streamer.build import build_sources
+from streamer.models import MastodonInstance
 from streamer.sources import PostEdited, TopicRule
 from streamer.sources.bluesky import BlueskySource
 from streamer.worker import StreamWorker
@@ -244,11 +245,15 @@ def test_alt_text_and_quotes_are_where_block_rules_read_them():
     ]
 
 
-def test_bluesky_runs_beside_x_by_default_and_can_be_switched_off(settings):
+@pytest.mark.django_db
+def test_bluesky_and_mastodon_run_beside_x_by_default_and_bluesky_can_be_switched_off(settings):
     settings.DEBUG, settings.X_BEARER_TOKEN = True, ""
     assert [s.name for s in build_sources()] == ["replay", "bluesky"]
+    MastodonInstance.objects.create(base_url="https://fosstodon.org")
+    MastodonInstance.objects.create(base_url="https://gone.example", is_active=False)
+    assert [s.name for s in build_sources()] == ["replay", "bluesky", "mastodon:fosstodon.org"]
     settings.BLUESKY_ENABLED = False
-    assert [s.name for s in build_sources()] == ["replay"]
+    assert [s.name for s in build_sources(mastodon=False)] == ["replay"]
 
 
 def test_the_stream_command_follows_bluesky_alone(bsky, start_worker):

@@ -95,11 +95,20 @@ function avatar(author, large) {
   return img;
 }
 
+// The networks a post can come from (Tweet.Source), as its badge names them.
+const NETWORKS = { x: "X", bluesky: "Bluesky", mastodon: "Mastodon" };
+
 function renderTweet(tweet, large) {
   const author = tweet.author && typeof tweet.author === "object" ? tweet.author : {};
   const item = el("li", "tweet");
   Object.assign(item.dataset, { seq: String(tweet.seq), id: tweet.id });
   const meta = el("header", "tweet__meta");
+  const network = NETWORKS[str(tweet.source) || "x"];
+  if (network) {
+    const badge = el("span", "tweet__network", network, { title: `Posted on ${network}` });
+    badge.dataset.network = str(tweet.source) || "x";
+    meta.append(badge);
+  }
   meta.append(el("bdi", "tweet__name", str(author.name) || str(author.username) || "Unknown"));
   if (str(author.username)) meta.append(el("span", "tweet__handle", `@${author.username}`, { dir: "ltr" }));
   const created = Date.parse(tweet.created_at);
@@ -107,7 +116,7 @@ function renderTweet(tweet, large) {
     const date = new Date(created);
     const time = el("time", "", relativeTime(created), { dateTime: date.toISOString(), title: date.toLocaleString() });
     const url = str(tweet.url);
-    const stamp = url.startsWith("https://x.com/")
+    const stamp = url.startsWith("https://")
       ? el("a", "tweet__time", undefined, { href: url, target: "_blank", rel: "noopener noreferrer" })
       : el("span", "tweet__time");
     stamp.append(time);

@@ -65,6 +65,16 @@ class TopicAdminForm(forms.ModelForm):
             "query": forms.Textarea(attrs={"rows": 3, "cols": 80}),
             "profanity_extra_words": forms.Textarea(attrs={"rows": 4, "cols": 40}),
         }
+        help_texts = {
+            # The model's help text predates Bluesky and Mastodon; the form's says what every
+            # network does with the rule (and needs no migration).
+            "query": (
+                "X's filtered-stream rule language, matched the same on every network: keywords, "
+                '"phrases", #hashtags, @mentions, from:, OR, -negation, (groups), and with at least '
+                "one of those lang:xx, is:reply, is:retweet (reposts and boosts) and has:media, "
+                "e.g. python OR django -is:retweet. Mastodon follows the rule's #hashtags."
+            ),
+        }
 
     networks = forms.MultipleChoiceField(
         choices=Tweet.Source.choices,

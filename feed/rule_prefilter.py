@@ -5,7 +5,8 @@ spend the worker's time on nothing. `TopicMatcher` first searches the post's fol
 any of the rules' anchors: strings at least one of which is in the folded text of every post the
 rule matches (a keyword's tokens, a phrase's words, a hashtag's or a mention's name; for an AND, its
 terms' all together; for an OR, one of each alternative's). Only a post that has them all for some
-rule is analysed and tested with that rule.
+rule is analysed and tested with that rule. The fact operators (lang:, is:reply, is:retweet,
+has:media) are not words, so they give no anchor: the rule itself tests them, with the facts given.
 
 It reads the compiled rule's tree (feed/rules.py), so it lives beside it in `feed`: a rule that
 validates matches the same posts with or without the prefilter.
@@ -15,6 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from feed.rule_facts import NO_FACTS, PostFacts
 from feed.rules import _IGNORABLE, Rule, _Bool, _Entity, _fold, _Keyword, _Node, _Not, _Phrase
 
 _DROP_IGNORABLE = str.maketrans(dict.fromkeys(map(ord, _IGNORABLE)))
@@ -53,7 +55,7 @@ def _clauses(node: _Node) -> list[frozenset[str]]:
             if not all(alternatives):
                 return []  # an alternative with no positive term (compile_rule refuses it): no test
             return [frozenset().union(*(min(clauses, key=len) for clauses in alternatives))]
-    return []  # a lone negation: compile_rule refuses it
+    return []  # a fact (lang:, is:, has:: no words to find), or a lone negation
 
 
 def _phrase_words(pattern: re.Pattern[str]) -> list[str]:
@@ -80,8 +82,8 @@ class TopicMatcher:
     def __bool__(self) -> bool:
         return bool(self._topics)
 
-    def matching(self, text: str) -> tuple[str, ...]:
-        """The slugs of the topics whose rule matches `text`, in the order given.
+    def matching(self, text: str, facts: PostFacts = NO_FACTS) -> tuple[str, ...]:
+        """The slugs of the topics whose rule matches `text` and the post's `facts`, in the order given.
 
         No author: for networks whose usernames the rule language cannot name (a Bluesky handle or a
         Mastodon account has dots or an @server), so a `from:` term matches nothing there."""
@@ -90,9 +92,10 @@ class TopicMatcher:
         flat = folded(text)
         if self._any.search(flat) is None:
             return ()
+        kwargs = facts.kwargs()
         return tuple(
             topic.slug
             for topic in self._topics
             if all(any(anchor in flat for anchor in clause) for clause in topic.clauses)
-            and topic.rule.matches(text=text)
+            and topic.rule.matches(text=text, **kwargs)
         )

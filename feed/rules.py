@@ -1,15 +1,23 @@
 """The topic rule language: the subset of X's filtered-stream rules that tweetsite supports.
 
-Network-neutral, in `feed` so that the admin's validation, every source in `streamer` (the replay
-source matches locally, as networks without a server-side filter will) and the local X emulator
+Network-neutral, in `feed` so that the admin's validation, every source in `streamer` (the replay,
+Bluesky and Mastodon sources match locally, having no server-side filter) and the local X emulator
 import it one way, and a rule that validates here matches the same posts everywhere.
-Semantics follow docs.x.com/x-api/posts/filtered-stream/integrate/build-a-rule.
+Semantics follow docs.x.com/x-api/posts/filtered-stream/integrate/build-a-rule and its operator
+reference:
+
+- standalone terms: keywords, "phrases", #hashtags, @mentions and from:;
+- conjunction-required operators, matched on a post's facts rather than its words: `lang:xx`,
+  `is:reply`, `is:retweet` (a repost or a boost, on every network) and `has:media`. As on X they
+  cannot match on their own: every OR alternative needs a standalone term too ('python has:media',
+  not 'has:media' or 'python OR has:media'), so a rule that validates here is one X accepts.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NoReturn
@@ -25,6 +33,12 @@ _MENTION_IN_TEXT = re.compile(r"(?<![\w@＠])[@＠]([A-Za-z0-9_]{1,15})(?![\w@�
 # Kana and CJK ideographs (incl. the supplementary planes); see _is_solo.
 _UNSPACED = (0x3040, 0x30FF), (0x3400, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3FFFF)
 _IGNORABLE = frozenset("\ufe0e\ufe0f")  # emoji variation selectors: presentation only
+# lang: takes a language's primary code (BCP 47), as X classifies posts: "en", "de", "ckb".
+_LANG_CODE = re.compile(r"[a-z]{2,3}")
+# The operators matched on facts, by their spelling in a rule: (kind, value) of a _Fact.
+_FACT_OPERATORS = {"is:reply": "reply", "is:retweet": "repost", "has:media": "media"}
+_STANDALONE = 'a keyword, "phrase", #hashtag, @mention or from:'
+_SUPPORTED = 'keywords, "phrases", #hashtags, @mentions, from:, lang:, is:reply, is:retweet and has:media'
 
 
 class RuleError(ValueError):
@@ -138,10 +152,36 @@ class _Bool:
     children: tuple[_Node, ...]
 
 
-_Node = _Keyword | _Phrase | _Entity | _Not | _Bool
+@dataclass(frozen=True, slots=True)
+class _Fact:
+    """A conjunction-required operator: a fact about the post, not its words."""
+
+    kind: str  # "lang", "reply", "repost" or "media"
+    value: str = ""  # the language code, for "lang"
 
 
-def _eval(node: _Node, doc: _Doc, author: str) -> bool:
+_Node = _Keyword | _Phrase | _Entity | _Fact | _Not | _Bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Post:
+    """What a rule is tested against: the analysed text and the post's facts."""
+
+    doc: _Doc
+    author: str
+    langs: tuple[str, ...]
+    is_reply: bool
+    is_repost: bool
+    has_media: bool
+
+
+def _lang_matches(code: str, langs: tuple[str, ...]) -> bool:
+    # BCP 47 basic filtering: lang:pt matches a post tagged "pt" or "pt-BR" (Bluesky's tags).
+    return any(lang == code or lang.startswith(code + "-") for lang in langs)
+
+
+def _eval(node: _Node, post: _Post) -> bool:
+    doc = post.doc
     match node:
         case _Keyword(tokens=(only,)):
             return only in doc.word_set
@@ -156,25 +196,44 @@ def _eval(node: _Node, doc: _Doc, author: str) -> bool:
         case _Entity(kind="mention", value=username):
             return username in doc.mentions
         case _Entity(value=username):
-            return username == author
+            return username == post.author
+        case _Fact(kind="lang", value=code):
+            return _lang_matches(code, post.langs)
+        case _Fact(kind="reply"):
+            return post.is_reply
+        case _Fact(kind="repost"):
+            return post.is_repost
+        case _Fact(kind="media"):
+            return post.has_media
         case _Not(child=child):
-            return not _eval(child, doc, author)
+            return not _eval(child, post)
         case _Bool(op="AND", children=children):
-            return all(_eval(c, doc, author) for c in children)
+            return all(_eval(c, post) for c in children)
         case _Bool(children=children):
-            return any(_eval(c, doc, author) for c in children)
+            return any(_eval(c, post) for c in children)
 
 
 def _anchored(node: _Node) -> bool:
-    """Whether a match needs some positive term; X refuses rules that don't."""
+    """Whether a match needs some positive standalone term; X refuses rules that don't."""
     match node:
-        case _Not():
+        case _Not() | _Fact():
             return False
         case _Bool(op="AND", children=children):
             return any(map(_anchored, children))
         case _Bool(children=children):
             return all(map(_anchored, children))
     return True
+
+
+def _has_fact(node: _Node) -> bool:
+    match node:
+        case _Fact():
+            return True
+        case _Not(child=child):
+            return _has_fact(child)
+        case _Bool(children=children):
+            return any(map(_has_fact, children))
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,15 +267,33 @@ def _term(word: str, pos: int) -> _Node:
     if word[0] in "@＠":
         return _Entity("mention", _username(word, word[1:], pos))
     if op := _OPERATOR.match(word):
-        if op.group() == "from:":
-            return _Entity("from", _username(word, word[5:], pos))
-        supported = 'keywords, "phrases", #hashtags, @mentions and from:'
-        _fail(f"Operator '{op.group()}' is not supported, only {supported}", pos)
+        return _operator(word, op.group(), pos)
     if re.match(r"\$[A-Za-z]", word):
         _fail(f"Cashtags like '{word}' are not supported", pos)
     if not (tokens := tuple(_tokens(word))):
         _fail(f"Keyword '{word}' has no letters, digits or emoji to match", pos)
     return _Keyword(tokens)
+
+
+def _operator(word: str, op: str, pos: int) -> _Node:
+    if op == "from:":
+        return _Entity("from", _username(word, word[5:], pos))
+    if op == "lang:":
+        if not _LANG_CODE.fullmatch(word[5:]):
+            _fail(f"Bad language in '{word}': use a lowercase language code such as lang:en or lang:de", pos)
+        return _Fact("lang", word[5:])
+    if word in _FACT_OPERATORS:
+        return _Fact(_FACT_OPERATORS[word])
+    if word == "is:repost":
+        # X's filtered stream knows only is:retweet, and the rule is sent to X as written.
+        _fail(
+            "Write 'is:retweet' for reposts: X knows no 'is:repost', and is:retweet means "
+            "reposts and boosts on every network",
+            pos,
+        )
+    if op in ("is:", "has:"):
+        _fail(f"'{word}' is not supported, only is:reply, is:retweet and has:media", pos)
+    _fail(f"Operator '{op}' is not supported, only {_SUPPORTED}", pos)
 
 
 def _lex(value: str) -> list[_Tok]:
@@ -329,9 +406,23 @@ class Rule:
     value: str
     _root: _Node = field(repr=False, compare=False)
 
-    def matches(self, *, text: str, author_username: str = "") -> bool:
+    def matches(
+        self,
+        *,
+        text: str,
+        author_username: str = "",
+        lang: str | Iterable[str] = "",
+        is_reply: bool = False,
+        is_repost: bool = False,
+        has_media: bool = False,
+    ) -> bool:
+        """Whether the post matches. `lang` is its language code, or its codes (a Bluesky post may
+        declare several); the facts default to "unknown language, an original post, no media"."""
         author = author_username.lstrip("@").casefold()
-        return _eval(self._root, _analyse(text), author)
+        langs = (lang,) if isinstance(lang, str) else tuple(lang)
+        langs = tuple(code.casefold() for code in langs if code)
+        post = _Post(_analyse(text), author, langs, is_reply, is_repost, has_media)
+        return _eval(self._root, post)
 
 
 def compile_rule(value: str, *, max_length: int = DEFAULT_MAX_RULE_LENGTH) -> Rule:
@@ -346,6 +437,12 @@ def compile_rule(value: str, *, max_length: int = DEFAULT_MAX_RULE_LENGTH) -> Ru
     # The lexer rejects a stray ")", so parsing always consumes every token.
     root = _Parser(_lex(value)).parse()
     if not _anchored(root):
+        if _has_fact(root):
+            raise RuleError(
+                "lang:, is:reply, is:retweet and has:media cannot match on their own: every "
+                f"alternative needs {_STANDALONE} too (e.g. 'python has:media', not 'has:media' "
+                "or 'python OR has:media')"
+            )
         raise RuleError(
             "A rule cannot consist only of negated terms: every alternative needs "
             "a positive term too (e.g. 'cats -dogs', not '-dogs')"

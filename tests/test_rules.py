@@ -151,7 +151,9 @@ def test_rule_keeps_its_value_and_compares_by_it():
         ("a @", "Bad username"),
         ("from:", "Bad username"),
         ("from:way_too_long_username", "Bad username"),
-        ("a has:links", "Operator 'has:' is not supported"),
+        ("a has:links", "'has:links' is not supported"),
+        ("a is:quote", "'is:quote' is not supported"),
+        ("a to:someone", "Operator 'to:' is not supported"),
         ("$TWTR", "Cashtags"),
         ('"social media"~5', "Proximity"),
         ("a !!!", "Keyword '!!!' has no letters"),
@@ -235,3 +237,99 @@ def test_rule_shaped_input_returns_rule_or_raises_rule_error(parts):
         compile_rule(" ".join(parts)).matches(text="a b c #a @b")
     except RuleError:
         pass
+
+
+# --- Fact operators: lang:, is:reply, is:retweet, has:media (conjunction-required on X) ---------
+
+
+@pytest.mark.parametrize(
+    ("rule", "facts", "expected"),
+    [
+        ("python lang:de", {"lang": "de"}, True),
+        ("python lang:de", {"lang": "en"}, False),
+        ("python lang:de", {}, False),  # an unclassified post has no language
+        ("python lang:pt", {"lang": "pt-BR"}, True),  # BCP 47 basic filtering
+        ("python lang:pt", {"lang": "pt-br"}, True),
+        ("python lang:pt", {"lang": "ptx"}, False),
+        ("python lang:de", {"lang": ("en", "de")}, True),  # a Bluesky post may declare several
+        ("python -lang:en", {"lang": "de"}, True),
+        ("python -lang:en", {"lang": "en"}, False),
+        ("python is:reply", {"is_reply": True}, True),
+        ("python is:reply", {}, False),
+        ("python -is:reply", {"is_reply": True}, False),
+        ("python -is:reply", {}, True),
+        ("python is:retweet", {"is_repost": True}, True),
+        ("python -is:retweet", {"is_repost": True}, False),
+        ("python -is:retweet", {}, True),
+        ("python has:media", {"has_media": True}, True),
+        ("python has:media", {}, False),
+        ("python -has:media", {"has_media": True}, False),
+        ("python (has:media OR is:reply)", {"is_reply": True}, True),
+        ("(python has:media) OR (django is:reply)", {"is_reply": True}, False),
+    ],
+)
+def test_fact_operators_match_the_posts_facts(rule, facts, expected):
+    assert compile_rule(rule).matches(text="I write Python", **facts) is expected
+
+
+def test_fact_operators_still_need_the_words():
+    assert not compile_rule("python lang:de").matches(text="Ich schreibe Rust", lang="de")
+
+
+def test_matches_without_facts_keeps_working_for_word_rules():
+    assert compile_rule("python -is:retweet").matches(text="python")
+    assert compile_rule("python").matches(text="python", author_username="x")
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "python lang:de",
+        "#pycon -is:retweet",
+        '"live wall" has:media',
+        "@XDevelopers is:reply",
+        "from:alice has:media",
+        "python (has:media OR is:reply)",
+        "(python has:media) OR (django lang:en)",
+        "python -is:reply -is:retweet -has:media -lang:en",
+    ],
+)
+def test_fact_operators_combined_with_a_standalone_term_validate(rule):
+    validate_rule(rule)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "has:media",
+        "lang:de",
+        "is:reply is:retweet",
+        "has:media OR is:retweet",
+        "python OR has:media",  # an alternative with no standalone term
+        "(has:media lang:de) OR python",
+        "-is:retweet",
+        "has:media -python",  # negated terms are not standalone either
+    ],
+)
+def test_fact_operators_alone_are_refused_as_on_x(rule):
+    with pytest.raises(RuleError, match="cannot match on their own"):
+        validate_rule(rule)
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("python is:repost", "Write 'is:retweet' for reposts"),
+        ("python lang:", "Bad language"),
+        ("python lang:EN", "Bad language"),
+        ("python lang:english", "Bad language"),
+        ("python lang:zh-tw", "Bad language"),
+        ("python has:links", "'has:links' is not supported"),
+        ("python is:verified", "'is:verified' is not supported"),
+        ("python IS:reply", "Operator 'IS:' is not supported"),
+    ],
+)
+def test_bad_fact_operators_name_the_problem(rule, message):
+    with pytest.raises(RuleError) as err:
+        validate_rule(rule)
+    assert message in str(err.value)

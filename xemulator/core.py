@@ -17,6 +17,8 @@ from datetime import datetime
 
 from aiohttp import web
 
+from feed.rule_facts import x_facts
+
 from . import payloads as p
 from .connection import StreamConnection
 from .rulebook import RuleBook
@@ -217,8 +219,12 @@ class EmulatorCore:
         reply_to: str | int | None = None,
         quote_of: str | int | None = None,
         retweet_of: str | int | None = None,
+        media_keys: list[str] = (),
     ) -> dict | None:
         """Publish a Post; returns the message queued to the stream, or None.
+
+        Rules are applied as X applies them, on the server: to the text and author, and to the
+        Post's facts (``lang``, reply, repost, ``media_keys``) for lang:, is: and has:.
 
         ``author`` may carry X's ``created_at`` and ``public_metrics`` (in part:
         ``{"followers_count": 3}``); what it leaves out gets an established
@@ -253,8 +259,10 @@ class EmulatorCore:
             created_at=created_at or p.iso_now(),
             lang=lang,
             references=references,
+            media_keys=media_keys,
         )
-        matching = self.rulebook.matching(text=text, author_username=user["username"])
+        facts = x_facts({"data": tweet})
+        matching = self.rulebook.matching(text=text, author_username=user["username"], facts=facts)
         record = {"tweet": tweet, "author": user, "matching_rules": matching, "delivered": False}
         self.emitted.append(record)
         self.emitted_count += 1

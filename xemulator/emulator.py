@@ -170,6 +170,7 @@ class XEmulator:
         reply_to: str | int | None = None,
         quote_of: str | int | None = None,
         retweet_of: str | int | None = None,
+        media_keys: list[str] = (),
     ) -> dict | None:
         """Publish a Post. Returns the message queued to the connected stream
         (``data``/``includes``/``matching_rules``), or None if no rule matched,
@@ -188,6 +189,7 @@ class XEmulator:
             reply_to=reply_to,
             quote_of=quote_of,
             retweet_of=retweet_of,
+            media_keys=media_keys,
         )
 
     def emit_raw(self, data: bytes | str, newline: bool = True) -> int:

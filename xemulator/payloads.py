@@ -41,6 +41,7 @@ OPERATIONAL_DISCONNECT = {
 # Tweet fields the emulator can fill in; anything else requested is ignored,
 # as X ignores fields that do not apply to a Post.
 TWEET_FIELDS = (
+    "attachments",
     "author_id",
     "conversation_id",
     "created_at",
@@ -219,8 +220,11 @@ def full_tweet(
     created_at: str,
     lang: str = "en",
     references: list[tuple[str, dict]] = (),
+    media_keys: list[str] = (),
 ) -> dict:
     """Every field the emulator knows for a Post; ``render`` picks from it.
+
+    ``media_keys``: the Post's media, as X lists them in ``attachments.media_keys``.
 
     ``references``: (type, referenced Post) pairs, type "replied_to", "quoted" or "retweeted".
     A reply joins its parent's conversation and names the parent's author in
@@ -246,6 +250,8 @@ def full_tweet(
         },
         "source": "xemulator",
     }
+    if media_keys:
+        tweet["attachments"] = {"media_keys": list(media_keys)}
     if references:
         tweet["referenced_tweets"] = [{"type": kind, "id": ref["id"]} for kind, ref in references]
     for kind, ref in references:

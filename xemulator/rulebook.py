@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from feed.rule_facts import NO_FACTS, PostFacts
 from feed.rules import Rule, RuleError, compile_rule
 
 from . import payloads as p
@@ -20,11 +21,13 @@ class RuleBook:
         self.rules: dict[str, dict] = {}  # id -> {"id", "value", "tag"?}, in creation order
         self._compiled: dict[str, Rule] = {}
 
-    def matching(self, *, text: str, author_username: str) -> list[dict]:
+    def matching(self, *, text: str, author_username: str, facts: PostFacts = NO_FACTS) -> list[dict]:
+        """The rules a Post matches, on its text and author and its facts (lang:, is:, has:)."""
+        kwargs = facts.kwargs()
         return [
             rule
             for rid, rule in self.rules.items()
-            if self._compiled[rid].matches(text=text, author_username=author_username)
+            if self._compiled[rid].matches(text=text, author_username=author_username, **kwargs)
         ]
 
     def get(self, ids: list[str]) -> dict:

@@ -12,7 +12,7 @@ Control endpoints (no auth; refused unless the peer is loopback):
 
 * ``GET  /_emulator/state[?full=1]``
 * ``POST /_emulator/emit`` ``{"text", "author"?, "tweet_id"?, "created_at"?, "lang"?,
-  "reply_to"?, "quote_of"?, "retweet_of"?}`` (ids of emitted Posts; ``author`` may
+  "reply_to"?, "quote_of"?, "retweet_of"?, "media_keys"?}`` (ids of emitted Posts; ``author`` may
   carry ``created_at`` and ``public_metrics``)
 * ``POST /_emulator/emit_raw[?newline=0]`` body = the raw bytes
 * ``POST /_emulator/fail`` ``{"status": 503, "count": 1, "body"?: {...}}``
@@ -152,6 +152,7 @@ async def control_emit(request: web.Request) -> web.Response:
         created_at=body.get("created_at"),
         lang=body.get("lang", "en"),
         reply_to=body.get("reply_to"),
+        media_keys=body.get("media_keys") or [],
         quote_of=body.get("quote_of"),
         retweet_of=body.get("retweet_of"),
     )

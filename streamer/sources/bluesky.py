@@ -34,6 +34,7 @@ from websockets.asyncio.client import connect
 from feed.bluesky import POST_COLLECTION, SOURCE, BlueskyAuthor, bluesky_post, extra_tags, post_uri
 from feed.normalize import PayloadError
 from feed.rule_check import RuleOutcome
+from feed.rule_facts import bluesky_facts
 from feed.rule_prefilter import TopicMatcher
 from feed.rules import RuleError, compile_rule
 from streamer.sources import Deliver, OnState, PostEdited, PostRemoved, TopicRule
@@ -214,7 +215,9 @@ class BlueskySource:
             if self._delivered.get(uri, _DELETED) == _DELETED:
                 return None
         extra = extra_tags(record) if "tags" in record or "facets" in record else ()
-        slugs = self._matcher.matching(text + "\n" + " ".join(extra) if extra else text)
+        slugs = self._matcher.matching(
+            text + "\n" + " ".join(extra) if extra else text, bluesky_facts(record)
+        )
         if not slugs and not edit:
             return None
         return self._accepted(event, commit, uri, slugs, edit)

@@ -40,6 +40,7 @@ from django.utils import timezone
 from feed.mastodon import status_post, with_topics
 from feed.normalize import NormalizedTweet, PayloadError
 from feed.rule_check import RuleOutcome
+from feed.rule_facts import PostFacts, mastodon_facts
 from feed.rules import Rule, RuleError, compile_rule
 from streamer.models import MastodonInstance
 from streamer.sources import Deliver, OnState, PostEdited, PostRemoved, Source, TopicRule
@@ -155,11 +156,14 @@ class MastodonSource:
             self._tags_changed.set()
         return outcomes
 
-    def _topics_of(self, post: NormalizedTweet) -> tuple[str, ...]:
+    def _topics_of(self, post: NormalizedTweet, facts: PostFacts) -> tuple[str, ...]:
         text = f"{post.text}\n{post.entities.get('spoiler_text') or ''}"
         username = post.author_username.split("@", 1)[0]
+        kwargs = facts.kwargs()
         return tuple(
-            slug for slug, rule in self._rules.items() if rule.matches(text=text, author_username=username)
+            slug
+            for slug, rule in self._rules.items()
+            if rule.matches(text=text, author_username=username, **kwargs)
         )
 
     # --- Running ------------------------------------------------------------------------------
@@ -368,7 +372,7 @@ class MastodonSource:
         if post.network_id in self._seen:
             return
         self._seen.remember(post.network_id)
-        if topics := self._topics_of(post):
+        if topics := self._topics_of(post, mastodon_facts(status)):
             await deliver(with_topics(post, topics))
 
 

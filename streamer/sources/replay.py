@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from feed.rule_check import RuleOutcome
+from feed.rule_facts import x_facts
 from feed.rules import Rule, RuleError, compile_rule
 from streamer.sources import Deliver, OnState, TopicRule
 
@@ -66,7 +67,10 @@ class ReplaySource:
         data = message.get("data") or {}
         username = _author_username(message, str(data.get("author_id", "")))
         text = str(data.get("text", ""))
-        tags = [slug for slug, rule in self._rules if rule.matches(text=text, author_username=username)]
+        facts = x_facts(message).kwargs()
+        tags = [
+            slug for slug, rule in self._rules if rule.matches(text=text, author_username=username, **facts)
+        ]
         if not tags:
             return None
         tweet_id = self._next_id()

@@ -145,7 +145,8 @@ def write(results: list[dict], meta: dict, out_dir: Path, stamp: str) -> Path:
     text = json.dumps(payload, indent=2, default=str)
     path = out_dir / f"{stamp}.json"
     path.write_text(text)
-    (out_dir / "latest.json").write_text(text)
+    if any(r["scenario"] != "bsky" for r in results):  # latest.json goes with latest.png
+        (out_dir / "latest.json").write_text(text)
     return path
 
 

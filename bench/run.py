@@ -193,7 +193,7 @@ def main() -> int:
     for r in results:
         if r.get("profile"):
             _print_profile(r)
-    print(f"\nbench: {meta['wall_s']} s; results in {path} and {RESULTS / 'latest.json'}, plot latest.png")
+    print(f"\nbench: {meta['wall_s']} s; results in {path}")
     return 0
 
 

@@ -10,7 +10,8 @@ Per step (one rate, DURATION_S long):
 * kept up: the generator's achieved rate, then one more matching post (the marker) sent after the
   last one; its emit → stored time is the worker's backlog at the end. The emulator's outbox to the
   worker (frames queued − sent) and any dropped/reconnected socket say the same from the other side.
-* CPU: the worker's (psutil, its process tree) over the window, per event and per discarded event.
+* CPU: the worker's (psutil, its process tree) over the window, per event and per discarded event,
+  and per event net of its idle CPU (measured for IDLE_S before the first step).
 * stored: Tweet rows with source bluesky created during the step, against the generator's matches.
 * latency: emit → stored, from each stored row's created_at (the post record's createdAt, the
   emulator's clock, ms) and received_at (the worker's insert).
@@ -35,6 +36,7 @@ TARGET_RATE = 1000.0  # the issue: one worker sustains at least 1,000 post event
 TARGET_P99_MS = 100.0
 KEPT_UP_MS = 1000.0  # the marker stored this soon after the last post: no backlog left
 MARKER_WAIT_S = 60.0
+IDLE_S = 4.0  # the worker's CPU with no events (topic polling, pings), subtracted for "net"
 DB_URL = f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}"
 TOPICS_SETUP = (
     "from feed.models import Topic\n"
@@ -63,7 +65,7 @@ def plan(quick: bool) -> list[BskyRun]:
     """The target rate, then steps above it to find the ceiling."""
     if quick:
         return [BskyRun(500, 5), BskyRun(1000, 5)]
-    return [BskyRun(TARGET_RATE, 20), BskyRun(2000, 20), BskyRun(3000, 15)]
+    return [BskyRun(TARGET_RATE, 20), BskyRun(2000, 20), BskyRun(4000, 15), BskyRun(8000, 10)]
 
 
 class BlueskyRig:
@@ -102,6 +104,9 @@ class BlueskyRig:
         self._emit(rate=200, count=400)
         self._wait_generator(30)
         self._marker("warm-up")
+        meter = Meter(self._watched)
+        time.sleep(IDLE_S)
+        self.idle_cpu_pct = meter.read()["worker_cpu_s"] * 100 / IDLE_S
 
     def _wait_connected(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -157,6 +162,7 @@ class BlueskyRig:
         emit_s = status["finished_at"] - status["started_at"]
         events = status["emitted"]
         cpu_s = measured["worker_cpu_s"]
+        net_s = cpu_s - self.idle_cpu_pct / 100 * measured["window_s"]
         return {
             "scenario": run.scenario,
             "server": run.server,
@@ -185,6 +191,9 @@ class BlueskyRig:
             "worker_cpu_pct": 100 * cpu_s / measured["window_s"],
             "worker_cpu_us_per_event": cpu_s * 1e6 / events if events else None,
             "worker_cpu_us_per_discarded": cpu_s * 1e6 / (events - status["matched"]) if events else None,
+            "worker_idle_cpu_pct": self.idle_cpu_pct,
+            "worker_net_us_per_event": net_s * 1e6 / events if events else None,
+            "emulator_cpu_pct": 100 * measured["emulator_cpu_s"] / measured["window_s"],
         }
 
     def _watched(self) -> dict[str, list]:
@@ -254,7 +263,7 @@ def kept_up(r: dict) -> bool:
 
 COLUMNS = [
     "load", "events", "emit/s", "stored", "match", "lat50", "lat99", "latmax", "marker", "backlog",
-    "wrkCPU%", "µs/event", "µs/discard", "other%", "verdict",
+    "wrkCPU%", "µs/event", "µs/discard", "µs/net", "emuCPU%", "other%", "verdict",
 ]  # fmt: skip
 
 
@@ -278,6 +287,8 @@ def row(r: dict) -> list[str]:
         _fmt(r.get("worker_cpu_pct"), ".0f"),
         _fmt(r.get("worker_cpu_us_per_event"), ".1f"),
         _fmt(r.get("worker_cpu_us_per_discarded"), ".1f"),
+        _fmt(r.get("worker_net_us_per_event"), ".1f"),
+        _fmt(r.get("emulator_cpu_pct"), ".0f"),
         _fmt(r.get("foreign_cpu_pct"), ".0f"),
         verdict(r),
     ]

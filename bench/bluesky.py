@@ -62,10 +62,12 @@ class BskyRun:
 
 
 def plan(quick: bool) -> list[BskyRun]:
-    """The target rate, then steps above it to find the ceiling."""
+    """The target rate, then steps above it towards the ceiling. Not higher: the emulator's
+    generator tops out near 5,000 posts/s on this machine (a core of its own), short of its rate
+    and starving its own sockets, so a higher step measures the emulator rather than the worker."""
     if quick:
         return [BskyRun(500, 5), BskyRun(1000, 5)]
-    return [BskyRun(TARGET_RATE, 20), BskyRun(2000, 20), BskyRun(4000, 15), BskyRun(8000, 10)]
+    return [BskyRun(TARGET_RATE, 20), BskyRun(2000, 20), BskyRun(4000, 15)]
 
 
 class BlueskyRig:
@@ -245,6 +247,8 @@ def execute(stack: Stack, runs: list[BskyRun], on_result) -> list[dict]:
 
 def verdict(r: dict) -> str:
     """The issue's target at 1,000/s: every match stored, nothing left behind, usual latency."""
+    if (r.get("emitted_per_s") or 0) < 0.95 * r["rate"]:
+        return "emulator short"  # it could not send at the rate asked: not the worker's number
     if r["rate"] != TARGET_RATE:
         return "kept up" if kept_up(r) else "behind"
     ok = kept_up(r) and (r["latency_ms"].get("p99") or 1e9) <= TARGET_P99_MS

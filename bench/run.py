@@ -90,7 +90,9 @@ def main() -> int:
     parser.add_argument(
         "--scenario", action="append", choices=ALL + OPTIONAL, help="run only these (repeatable)"
     )
-    parser.add_argument("--profile", action="store_true", help="py-spy the server during rated runs")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the server during rated runs (the worker in bsky)"
+    )
     parser.add_argument("--budget", type=float, default=BUDGET_S, help="seconds; optional runs fit in it")
     parser.add_argument(
         "--commit",
@@ -154,7 +156,7 @@ def main() -> int:
                 print(f"   error: {error}", flush=True)
                 results.extend({**describe(run, n), "error": error} for n in run.steps[len(results) - done :])
         if "bsky" in chosen:
-            _run_bluesky(stack, bluesky.plan(args.quick), on_result, results)
+            _run_bluesky(stack, bluesky.plan(args.quick), on_result, results, profiler)
     except KeyboardInterrupt:
         print("\nbench: interrupted; stopping everything", flush=True)
         return 130
@@ -197,10 +199,10 @@ def main() -> int:
     return 0
 
 
-def _run_bluesky(stack: Stack, runs: list, on_result, results: list[dict]) -> None:
+def _run_bluesky(stack: Stack, runs: list, on_result, results: list[dict], profiler) -> None:
     done = len(results)
     try:
-        bluesky.execute(stack, runs, on_result)
+        bluesky.execute(stack, runs, on_result, profiler)
     except Exception as exc:  # keep the steps that finished
         error = f"{type(exc).__name__}: {exc}"
         print(f"   error: {error}", flush=True)

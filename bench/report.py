@@ -41,7 +41,7 @@ def add_ratios(results: list[dict]) -> None:
         if r["server"] == "reference" and not r.get("skipped") and not r.get("error")
     }
     for r in results:
-        ref = refs.get((r["clients"], r["rate"]))
+        ref = refs.get((r.get("clients"), r.get("rate")))
         if ref is None or r is ref or r.get("error") or r.get("skipped"):
             continue
         p99, ref_p99 = r["latency_ms"].get("p99"), ref["latency_ms"].get("p99")
@@ -83,10 +83,23 @@ def row(r: dict) -> list[str]:
 
 
 def table(results: list[dict]) -> str:
+    """The fan-out runs, then the Bluesky worker's (scenario bsky, columns of its own)."""
+    fanout = [r for r in results if r["scenario"] != "bsky"]
+    worker = [r for r in results if r["scenario"] == "bsky"]
+    parts = [_table(fanout, COLUMNS, row)] if fanout else []
+    if worker:
+        from bench import bluesky
+
+        title = "scenario bsky: the Bluesky worker, emit → stored (ms), CPU per event (µs)"
+        parts.append(f"{title}\n{_table(worker, bluesky.COLUMNS, bluesky.row)}")
+    return "\n\n".join(parts)
+
+
+def _table(results: list[dict], columns: list[str], row) -> str:
     """Right-aligned columns as wide as their widest cell; skipped and failed runs get one line."""
     rows = [row(r) for r in results if not (r.get("skipped") or r.get("error"))]
-    widths = [max(len(cells[i]) for cells in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
-    lines = ["  ".join(name.rjust(w) for name, w in zip(COLUMNS, widths, strict=True))]
+    widths = [max(len(cells[i]) for cells in [columns, *rows]) for i in range(len(columns))]
+    lines = ["  ".join(name.rjust(w) for name, w in zip(columns, widths, strict=True))]
     for r in results:
         if r.get("skipped") or r.get("error"):
             head = [r["scenario"], r["server"], r.get("label", "")]
@@ -132,7 +145,8 @@ def write(results: list[dict], meta: dict, out_dir: Path, stamp: str) -> Path:
     text = json.dumps(payload, indent=2, default=str)
     path = out_dir / f"{stamp}.json"
     path.write_text(text)
-    (out_dir / "latest.json").write_text(text)
+    if any(r["scenario"] != "bsky" for r in results):  # latest.json goes with latest.png
+        (out_dir / "latest.json").write_text(text)
     return path
 
 

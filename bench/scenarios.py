@@ -147,7 +147,7 @@ class Meter:
         return {
             "window_s": elapsed,
             **{f"{name}_cpu_s": v for name, v in cpu.items()},
-            "server_cpu_pct": 100 * cpu["server"] / elapsed,
+            **({"server_cpu_pct": 100 * cpu["server"] / elapsed} if "server" in cpu else {}),
             "machine_busy_pct": 100 * busy / total if total > 0 else None,
             "foreign_cpu_pct": max(0.0, 100 * foreign / elapsed),  # % of one core
             "load_avg_1m": os.getloadavg()[0],

@@ -79,7 +79,9 @@ class Stack:
         return self.logs / f"{name}.log"
 
     # --- Shared services ------------------------------------------------------------------
-    def start(self, env_base: dict[str, str]) -> None:
+    def start(self, env_base: dict[str, str], *, x: bool = True) -> None:
+        """PostgreSQL, Redis and the schema; then, with `x`, the bench topic, the X emulator and
+        the X worker (the Bluesky scenario starts its own emulator and worker, bench/bluesky.py)."""
         self._lock()
         self._fresh_database()
         redis_port = free_port()
@@ -106,15 +108,19 @@ class Stack:
             PYTHONUNBUFFERED="1",
         )
         (self.logs / "static").mkdir(exist_ok=True)
-        self._manage("migrate", "--noinput", "--verbosity", "0")
-        self._manage(
+        self.manage("migrate", "--noinput", "--verbosity", "0")
+        if x:
+            self._start_x()
+
+    def _start_x(self) -> None:
+        self.manage(
             "shell",
             "-c",
             "from feed.models import Topic; Topic.objects.update_or_create(slug='bench', "
             "defaults={'name': 'Bench', 'query': 'bench', 'is_active': True})",
         )
         if self.moderated:
-            self._manage("shell", "-c", MODERATED_SETUP)
+            self.manage("shell", "-c", MODERATED_SETUP)
         em_port = free_port()
         self.emulator = Proc(
             "xemulator",
@@ -155,7 +161,7 @@ class Stack:
             conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{DB_NAME}"')
 
-    def _manage(self, *args: str) -> None:
+    def manage(self, *args: str) -> None:
         proc = Proc(f"manage-{args[0]}", [PY, "manage.py", *args], self.env, self.log("manage"))
         try:
             if proc.popen.wait(timeout=120) != 0:

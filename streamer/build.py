@@ -59,7 +59,7 @@ def build_sources(
     `build_source`), Bluesky when BLUESKY_ENABLED (it connects only while a topic follows it), and
     one per active Mastodon instance in the admin. `mastodon` reads those rows from the database,
     so only synchronous callers (`manage.py stream`) ask for them."""
-    if names:
+    if names is not None:  # chosen by name ([] when the only one named comes and goes: Mastodon)
         names = list(dict.fromkeys(names))
         if {"x", "replay"} <= set(names):
             raise SourceConfigError("x and replay both stand for X: choose one of them")

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 # An admin's topic change reaches the stream within this many seconds (the contract is 5 s).
 TOPIC_POLL_S = 2.0
+# Sources that come and go (Mastodon instances in the admin) are read again this often.
+SOURCES_POLL_S = 5.0
 # Tweets stored per transaction; bursts share a transaction and a frame, a lone tweet waits for none.
 BATCH_MAX = 200
 # A database outage is retried for as long as it lasts, backing off up to this; tweets wait in memory.
@@ -42,10 +44,22 @@ DATABASE_AWAY = (OperationalError, InterfaceError)
 
 
 class StreamWorker:
-    def __init__(self, sources: Source | Sequence[Source], *, topic_poll_s: float = TOPIC_POLL_S) -> None:
+    def __init__(
+        self,
+        sources: Source | Sequence[Source],
+        *,
+        topic_poll_s: float = TOPIC_POLL_S,
+        changing_sources: Callable[[], list[Source]] | None = None,
+    ) -> None:
         # One source per network; all share the queue, the store step and the publisher.
         self.sources = [sources] if not isinstance(sources, Sequence) else list(sources)
-        self.source = self.sources[0]
+        # Sources that come and go while the worker runs (Mastodon instances are admin rows): read
+        # again every SOURCES_POLL_S, started and stopped without a restart.
+        self._changing = changing_sources
+        self._streams: dict[object, tuple[Source, asyncio.Task]] = {}
+        self._tasks: asyncio.TaskGroup | None = None
+        self._fixed = list(self.sources)
+        self._resync = False
         self.topic_poll_s = topic_poll_s
         # Bounded (settings.STREAM_QUEUE_MAX_POSTS, which says why its size): past it posts are shed.
         self._queue_max = settings.STREAM_QUEUE_MAX_POSTS
@@ -56,7 +70,7 @@ class StreamWorker:
         self._paused: dict[str, str] = {}  # topics kept off X for their budget: slug -> reason
         self._in_flight: asyncio.Future | None = None
         self.publisher = Publisher()
-        self.status = StatusReporter("+".join(source.name for source in self.sources))
+        self.status = StatusReporter("+".join(source.name for source in self.sources) or "none yet")
         self.received = 0
         self.rejected = 0
         self.stored = 0
@@ -67,7 +81,7 @@ class StreamWorker:
 
     async def run(self) -> None:
         """Run until cancelled; on cancel (SIGTERM), store and publish everything already received."""
-        logger.info("worker: starting with the %s source", " and ".join(s.name for s in self.sources))
+        logger.info("worker: starting with %s", " and ".join(s.name for s in self.sources) or "no source yet")
         self.publisher.start_from(await database_sync_to_async(topic_latest_seqs)())
         try:
             async with asyncio.TaskGroup() as tasks:
@@ -75,11 +89,11 @@ class StreamWorker:
                 tasks.create_task(self._store_forever(), name="worker-store")
                 tasks.create_task(self.publisher.run(), name="worker-publisher")
                 tasks.create_task(self.status.run(self.counters), name="worker-status")
+                self._tasks = tasks
                 for source in self.sources:
-                    tasks.create_task(
-                        source.stream(self.deliver, self._on_state(source)),
-                        name=f"worker-source-{source.name}",
-                    )
+                    self._start(source)
+                if self._changing is not None:
+                    tasks.create_task(self._watch_sources(), name="worker-sources")
         finally:
             await asyncio.shield(self._flush())
 
@@ -107,8 +121,36 @@ class StreamWorker:
             self.shed,
         )
 
+    def _start(self, source: Source) -> None:
+        streaming = source.stream(self.deliver, self._on_state(source))
+        task = self._tasks.create_task(streaming, name=f"worker-source-{source.name}")
+        self._streams[_identity(source)] = (source, task)
+
+    async def _watch_sources(self) -> None:
+        """Start the sources that appeared, stop those that went (or changed), every SOURCES_POLL_S."""
+        while True:
+            try:
+                fresh = {_identity(s): s for s in await database_sync_to_async(self._changing)()}
+                changing = {key for key, (source, _) in self._streams.items() if source not in self._fixed}
+                for key in changing - fresh.keys():
+                    source, task = self._streams.pop(key)
+                    task.cancel()
+                    self.sources.remove(source)
+                    logger.info("worker: %s stopped (no longer in the admin)", source.name)
+                for key in fresh.keys() - changing:
+                    self.sources.append(fresh[key])
+                    self._start(fresh[key])
+                    logger.info("worker: %s started", fresh[key].name)
+                if fresh.keys() != changing:
+                    self._resync = True  # every source gets its topics' rules at the next sync
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("worker: reading the sources failed; trying again")
+            await asyncio.sleep(SOURCES_POLL_S)
+
     def _on_state(self, source: Source):
-        if len(self.sources) == 1:
+        if len(self.sources) == 1 and self._changing is None:
             return self.status.on_state
         return lambda state, detail: self.status.on_state(
             state, f"{source.name}: {detail}" if detail else source.name
@@ -290,16 +332,18 @@ class StreamWorker:
         A topic over its budget (feed/budget.py) is left out, so its rule leaves X; it is back at the
         first sync after its window ends. A pause that only changes its reason is recorded too.
         """
+        # Taken before any await: a source started meanwhile asks again, and is in the list below.
+        resync, self._resync = self._resync, False
         topics, paused = await database_sync_to_async(_topic_rules_within_budget)()
         reasons = {slug: spend.pause_reason for slug, spend in paused.items()}
-        if topics == self._topics and reasons == self._paused and not recheck:
+        if topics == self._topics and reasons == self._paused and not recheck and not resync:
             return False
         if topics != self._topics:
             logger.info("worker: topics changed: %s", ", ".join(t.slug for t in topics) or "none")
         for slug in reasons.keys() - self._paused.keys():
             logger.warning("worker: topic %s paused: %s", slug, reasons[slug])
         outcomes = []
-        for source in self.sources:
+        for source in list(self.sources):
             outcomes += await source.sync_rules([t for t in topics if source.network in t.networks])
         await database_sync_to_async(topic_rules_record)(outcomes=_by_topic(outcomes), paused=paused)
         self._topics, self._paused = topics, reasons
@@ -317,6 +361,11 @@ def _topic_rules_within_budget() -> tuple[list[TopicRule], dict[str, Spend]]:
         for slug, query, networks in rows
         if slug not in paused
     ], paused
+
+
+def _identity(source: Source) -> object:
+    """What makes a source the same one: its name, and what it connects with where it says so."""
+    return getattr(source, "identity", source.name)
 
 
 def _by_topic(outcomes: Iterable[RuleOutcome]) -> list[RuleOutcome]:

@@ -290,3 +290,28 @@ def test_the_admin_refuses_plain_http_except_on_loopback(admin_client):
     for url in ("http://a.example", "http://127.0.0.1:8098"):
         admin_client.post("/admin/streamer/mastodoninstance/add/", {"base_url": url, "is_active": "on"})
     assert list(MastodonInstance.objects.values_list("base_url", flat=True)) == ["http://127.0.0.1:8098"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_instance_added_in_the_admin_is_followed_without_a_restart_and_a_removed_one_stops(
+    masto, monkeypatch
+):
+    monkeypatch.setattr("streamer.worker.SOURCES_POLL_S", 0.1)
+    await topic()
+    worker = StreamWorker(
+        [], topic_poll_s=0.1, changing_sources=lambda: mastodon_sources(poll_interval_s=0.1)
+    )
+    task = asyncio.create_task(worker.run())
+    try:
+        instance = await MastodonInstance.objects.acreate(base_url=masto.base_url, access_token=TOKEN)
+        assert await masto.wait_subscribed_async(1)
+        masto.emit("added while running #cats", account="alice")
+        await eventually(lambda: Tweet.objects.aexists())
+        instance.is_active = False
+        await instance.asave()
+        await eventually(lambda: asyncio.sleep(0, result=not worker.sources))
+        assert await asyncio.to_thread(masto.wait_until, lambda: masto.connection_count == 0, 5)
+    finally:
+        task.cancel()
+        await asyncio.wait([task], timeout=15)
+    assert await stored_texts() == ["added while running #cats"]

@@ -108,6 +108,8 @@ class MastodonSource:
         self.base_url = base_url.rstrip("/")
         self.host = urlsplit(self.base_url).netloc
         self.name = f"mastodon:{self.host}"
+        # The worker restarts a source whose row changed (a new token, say): this is what it compares.
+        self.identity = (self.name, self.base_url, access_token)
         self.access_token = access_token
         self.instance_id = instance_id
         self.poll_interval_s = poll_interval_s

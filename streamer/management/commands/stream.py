@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from streamer.build import SourceConfigError, build_sources
 from streamer.lock import LockLost, run_exclusively
+from streamer.sources.mastodon import mastodon_sources
 from streamer.worker import StreamWorker
 from tweetsite.gc_tuning import freeze_startup_heap
 
@@ -41,7 +42,12 @@ class Command(BaseCommand):
         if rate is not None and rate <= 0:
             raise CommandError("--rate must be a positive number of tweets per second")
         try:
-            worker = StreamWorker(build_sources(names=source, replay_file=replay_file, rate=rate))
+            # Mastodon instances are admin rows: the worker follows them as they come and go.
+            follow_mastodon = not source or "mastodon" in source
+            names = None if not source else [name for name in source if name != "mastodon"]
+            sources = build_sources(names=names, replay_file=replay_file, rate=rate, mastodon=False)
+            changing = mastodon_sources if follow_mastodon else None
+            worker = StreamWorker(sources, changing_sources=changing)
         except SourceConfigError as error:
             raise CommandError(str(error)) from error
         freeze_startup_heap()

@@ -67,8 +67,6 @@ async def replay_matches(rule: str, facts: dict) -> bool:
 
 
 async def bluesky_matches(bsky: BlueskyEmulator, rule: str, facts: dict) -> bool:
-    if facts.get("repost"):
-        pytest.skip("a Bluesky repost is a record of another collection, never a post the source reads")
     source = BlueskySource(jetstream_url=bsky.jetstream_url, appview_url=bsky.base_url)
     await source.sync_rules([TopicRule("t", rule, ("bluesky",))])
     fields: dict = {"langs": [facts.get("lang", "en")]}
@@ -115,7 +113,18 @@ def masto():
         yield emulator
 
 
-@pytest.fixture(params=["x", "replay", "bluesky", "mastodon"])
+# Every case on every source, but a repost on Bluesky: a repost there is a record of another
+# collection, never a post the source reads, so `is:retweet` cannot match one and `-is:retweet`
+# keeps every Bluesky post (the cases without a repost hold that).
+PARAMS = [
+    pytest.param(source, rule, facts, expected, id=f"{source}: {rule} {facts}")
+    for source in ("x", "replay", "bluesky", "mastodon")
+    for rule, facts, expected in CASES
+    if not (source == "bluesky" and facts.get("repost"))
+]
+
+
+@pytest.fixture
 def matcher(request) -> Callable:
     """The source under test, as an async (rule, facts) -> matched."""
     name = request.param
@@ -132,6 +141,6 @@ def matcher(request) -> Callable:
     return lambda rule, facts: check(emulator, rule, facts)
 
 
-@pytest.mark.parametrize(("rule", "facts", "expected"), CASES, ids=[f"{r} {f}" for r, f, _ in CASES])
+@pytest.mark.parametrize(("matcher", "rule", "facts", "expected"), PARAMS, indirect=["matcher"])
 async def test_the_same_rule_takes_the_same_posts_on_every_source(matcher, rule, facts, expected):
     assert await matcher(rule, facts) is expected

@@ -101,13 +101,9 @@ def post_wire(post: TopicPost) -> dict:
     return tweet_wire(post.tweet, topic_slugs(post.tweet.topics.all()), seq=post.pk)
 
 
-def post_item(post: TopicPost, topic_slugs: list[str]) -> tuple[int, str]:
-    """(seq, pre-encoded wire JSON): the unit the hub caches and frames."""
-    return post.pk, encode(tweet_wire(post.tweet, topic_slugs, seq=post.pk))
-
-
 def post_items(posts: list[TopicPost]) -> list[tuple[int, str]]:
-    """`post_item` for posts fetched as `_posts` fetches them."""
+    """(seq, pre-encoded wire JSON), the unit the hub caches and frames, for posts fetched as
+    `_posts` fetches them."""
     return [(post.pk, encode(post_wire(post))) for post in posts]
 
 
@@ -214,9 +210,9 @@ def moderation_wire(post: TopicPost) -> dict:
     return _moderation_fields(post_wire(post), post)
 
 
-def moderation_item(post: TopicPost, topic_slugs: list[str]) -> str:
-    """`moderation_wire`, pre-encoded, for a post whose tweet's topics are known (ingest)."""
-    return encode(_moderation_fields(tweet_wire(post.tweet, topic_slugs, seq=post.pk), post))
+def moderation_item(wire: dict, post: TopicPost) -> str:
+    """`moderation_wire`, pre-encoded, from the post's tweet shape already built (ingest)."""
+    return encode(_moderation_fields(wire, post))
 
 
 def _moderation_fields(wire: dict, post: TopicPost) -> dict:

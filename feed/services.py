@@ -23,9 +23,10 @@ from feed.budget import Spend, topic_spend_add
 from feed.filters import TopicFilters
 from feed.models import ModerationDecision, Topic, TopicPost, Tweet
 from feed.normalize import NormalizedTweet
+from feed.rendering import encode, tweet_wire
 from feed.rule_check import RuleCheckUnavailable, RuleOutcome, rules_check
 from feed.rules import RuleError, validate_rule
-from feed.selectors import moderation_item, post_item, topic_slugs
+from feed.selectors import moderation_item, topic_slugs
 
 logger = logging.getLogger(__name__)
 
@@ -109,10 +110,12 @@ def _ingest(by_id: dict[tuple[str, str], NormalizedTweet]) -> list[TopicBatch]:
         topic_spend_add(counts=Counter(post.topic_id for post in posts))
         _rule_decisions_record([post for post in posts if post.rule_id is not None])
     # Batches from what was just written, not read back: this runs once per tweet at a busy event.
+    # Each post is rendered once (its HTML is the cost), then encoded for viewers and moderators.
     slugs_of = {row.pk: topic_slugs(linked[row.source, row.network_id]) for row in stored}
+    wires = {post.pk: tweet_wire(post.tweet, slugs_of[post.tweet_id], seq=post.pk) for post in posts}
     visible = [post for post in posts if post.state == TopicPost.State.VISIBLE]
-    batches = _batches([(post, slugs_of[post.tweet_id]) for post in visible])
-    return batches + _review_batches([(post, slugs_of[post.tweet_id]) for post in posts])
+    batches = _batches([(post, encode(wires[post.pk])) for post in visible])
+    return batches + _review_batches([(post, moderation_item(wires[post.pk], post)) for post in posts])
 
 
 def _new_post(row: Tweet, topic: Topic, admission: Admission) -> TopicPost:
@@ -257,22 +260,22 @@ def topic_latest_seqs() -> dict[str, int]:
     return dict(rows.annotate(newest=Max("id")).values_list("topic__slug", "newest"))
 
 
-def _batches(rows: list[tuple[TopicPost, list[str]]]) -> list[TopicBatch]:
-    """One "tweets" batch per topic, from visible posts in seq order with their tweets' topics."""
+def _batches(rows: list[tuple[TopicPost, str]]) -> list[TopicBatch]:
+    """One "tweets" batch per topic, from visible posts in seq order, each pre-encoded."""
     by_topic: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for post, slugs in rows:
-        by_topic[post.topic.slug].append(post_item(post, slugs))
+    for post, item in rows:
+        by_topic[post.topic.slug].append((post.pk, item))
     return [
         TopicBatch(slug, "tweets", tuple(s for s, _ in pairs), items=tuple(i for _, i in pairs))
         for slug, pairs in by_topic.items()
     ]
 
 
-def _review_batches(rows: list[tuple[TopicPost, list[str]]]) -> list[TopicBatch]:
-    """One REVIEW batch per topic: its new posts in seq order, in moderation_wire shape."""
+def _review_batches(rows: list[tuple[TopicPost, str]]) -> list[TopicBatch]:
+    """One REVIEW batch per topic: its new posts in seq order, pre-encoded in moderation_wire shape."""
     by_topic: dict[str, list[str]] = defaultdict(list)
-    for post, slugs in rows:
-        by_topic[post.topic.slug].append(moderation_item(post, slugs))
+    for post, item in rows:
+        by_topic[post.topic.slug].append(item)
     return [TopicBatch(slug, REVIEW, (), items=tuple(items)) for slug, items in by_topic.items()]
 
 

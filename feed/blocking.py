@@ -23,7 +23,7 @@ text (`includes.media[].alt_text`). How words match:
 The rules are read again only when they change: every call compares a cheap database aggregate (the
 rule count and newest `updated_at`) with what was compiled, so an admin's change in one process
 reaches the worker's next batch. Trusted accounts (`author_is_trusted`) are not exempt from blocks;
-approve mode (issue 9, later) uses them.
+they skip approve mode's queue and the topic filters (feed/admission.py).
 """
 
 import re

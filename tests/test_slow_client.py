@@ -40,19 +40,27 @@ def test_a_client_that_stops_reading_is_closed_and_the_others_get_every_tweet(
         async with websockets.connect(url, origin=server.url, max_size=None, max_queue=None) as ws:
             await ws.recv()  # history
             received = 0
+            progress = asyncio.Condition()
 
             async def read_all() -> None:  # a healthy viewer reads while the tweets come
                 nonlocal received
                 while received < TWEETS:
                     message = json.loads(await asyncio.wait_for(ws.recv(), NEXT_FRAME_TIMEOUT_S))
-                    received += len(message.get("tweets", []))
+                    async with progress:
+                        received += len(message.get("tweets", []))
+                        progress.notify_all()
 
             reading = asyncio.create_task(read_all())
             for sent in range(TWEETS):
                 # The healthy viewer stays within a few frames of the stream (well under the bound),
                 # however slowly a loaded machine runs this process: only the stalled one falls behind.
-                while sent - received > HEALTHY_LAG_TWEETS and not reading.done():
-                    await asyncio.sleep(0.005)
+                async with progress:
+                    await asyncio.wait_for(
+                        progress.wait_for(
+                            lambda sent=sent: sent - received <= HEALTHY_LAG_TWEETS or reading.done()
+                        ),
+                        NEXT_FRAME_TIMEOUT_S,
+                    )
                 await asyncio.to_thread(x_emulator.emit, text=BIG_TEXT, author=AUTHOR)
             await reading
             return received

@@ -17,6 +17,7 @@ from feed.publishing import publish_batches_sync
 from feed.rendering import encode
 from feed.selectors import (
     HISTORY_LIMIT,
+    TWEET_ACTIONS,
     moderation_wire,
     post_wire,
     topic_moderation_after,
@@ -64,7 +65,8 @@ def topic_moderation(request: HttpRequest, slug: str) -> HttpResponse:
     """`?after=<mark>`: the topic's moderation decisions since then, oldest first.
 
     A page that was away applies these before it goes live again, so a tweet hidden while it was
-    away leaves its screen; a "show" carries the tweet, so one shown again comes back.
+    away leaves its screen; a "show", "pin" or "edit" carries the tweet as it is now, so one shown
+    again comes back and an edited one is replaced.
     """
     topic = get_object_or_404(Topic, slug=slug, is_active=True)
     try:
@@ -78,7 +80,7 @@ def topic_moderation(request: HttpRequest, slug: str) -> HttpResponse:
             "action": event.action,
             "seq": post.pk,
             "id": post.tweet.network_id,
-            "tweet": post_wire(post) if event.action in ("show", "pin") else None,
+            "tweet": post_wire(post) if event.action in TWEET_ACTIONS else None,
         }
         for event, post in events[:MODERATION_API_PAGE]
     ]

@@ -3,13 +3,16 @@
 A deleted post leaves every topic at once, as a moderator's hide does (stored as a "system" decision,
 so every open screen drops it and it stays out of history and the API); the row is kept for the
 audit. An edit replaces the stored text, entities and payload, so history and the API serve the new
-version; open pages see it on their next load (a live replacement comes with the wall's work).
+version, and records an "edit" event on each topic that shows the post: screens replace it in place,
+in mark order with the moderators' decisions, and a page that was away reads it on its way back.
 """
 
 import logging
 
-from feed.models import ModerationDecision, Tweet
-from feed.moderation import tweets_set_hidden
+from django.db import transaction
+
+from feed.models import ModerationDecision, ModerationEvent, Topic, TopicPost, Tweet
+from feed.moderation import review_batches, tweets_set_hidden
 from feed.normalize import NormalizedTweet
 from feed.services import TopicBatch
 
@@ -27,16 +30,47 @@ def posts_remove(*, source: str, network_ids: list[str]) -> list[TopicBatch]:
     )
 
 
-def post_edit(*, post: NormalizedTweet) -> bool:
-    """Store the new version of an edited post; False if it was never stored (nothing to edit)."""
-    updated = Tweet.objects.filter(source=post.source, network_id=post.network_id).update(
-        text=post.text,
-        entities=post.entities,
-        raw=post.raw,
-        lang=post.lang,
+def post_edit(*, post: NormalizedTweet) -> list[TopicBatch] | None:
+    """Store the new version of an edited post, and tell the screens that show it.
+
+    None if it was never stored (nothing to edit). Otherwise the batches to publish after commit: a
+    nudge for each topic where the post is visible (its pages replace it) and the post as moderators
+    see it now, for each topic that has it in any state.
+    """
+    with transaction.atomic():
+        tweet = Tweet.objects.filter(source=post.source, network_id=post.network_id).first()
+        if tweet is None:
+            return None
+        topic_posts = list(TopicPost.objects.filter(tweet=tweet))
+        # The topics' locks, in pk order as every writer takes them: the event's mark commits in order.
+        slugs = dict(
+            Topic.objects.select_for_update()
+            .filter(pk__in={p.topic_id for p in topic_posts})
+            .order_by("pk")
+            .values_list("pk", "slug")
+        )
+        tweet.text, tweet.entities, tweet.raw, tweet.lang = post.text, post.entities, post.raw, post.lang
         # A Bluesky post delivered before its author's profile arrived gets the author this way.
-        author_username=post.author_username,
-        author_name=post.author_name,
-        author_avatar_url=post.author_avatar_url,
-    )
-    return bool(updated)
+        tweet.author_username = post.author_username
+        tweet.author_name = post.author_name
+        tweet.author_avatar_url = post.author_avatar_url
+        tweet.save(
+            update_fields=[
+                "text",
+                "entities",
+                "raw",
+                "lang",
+                "author_username",
+                "author_name",
+                "author_avatar_url",
+            ]
+        )
+        shown = [p for p in topic_posts if p.state == TopicPost.State.VISIBLE]
+        events = ModerationEvent.objects.bulk_create(
+            ModerationEvent(topic_id=p.topic_id, tweet=tweet, action=ModerationEvent.Action.EDIT)
+            for p in shown
+        )
+    marks = {event.topic_id: event.pk for event in events}
+    nudges = [TopicBatch(slugs[pk], "moderation", (), mod=mark) for pk, mark in marks.items()]
+    newest = {pk: marks.get(pk, 0) for pk in slugs}
+    return [*nudges, *review_batches(topic_posts, slugs, newest)]

@@ -278,7 +278,8 @@ class ModerationDecision(models.Model):
 
 
 class ModerationEvent(models.Model):
-    """A moderator's decision about one tweet on one topic, stored before any screen is told.
+    """A change every screen must obey about one tweet on one topic, stored before any screen is told:
+    a moderator's decision, or the network's edit of a post on screen.
 
     The channel layer delivers at most once, so a hide is data, delivered like a tweet: its id is the
     moderation mark (`mod` on the wire), increasing within a topic, and every web process and page
@@ -290,6 +291,9 @@ class ModerationEvent(models.Model):
         SHOW = "show"
         PIN = "pin"
         UNPIN = "unpin"
+        # Not a moderator's decision: the network edited the post (or its late author came), and
+        # screens showing it replace it, in the same order as the decisions (no `decision`).
+        EDIT = "edit"
 
     topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="moderation_events")
     tweet = models.ForeignKey(Tweet, on_delete=models.CASCADE, related_name="moderation_events")

@@ -125,10 +125,10 @@ def _posts_set(
     for event in events:
         newest[event.topic_id] = max(newest.get(event.topic_id, 0), event.pk)
     batches = [TopicBatch(slugs[pk], "moderation", (), mod=mod) for pk, mod in newest.items()]
-    return {post.tweet_id for post in changed}, batches + _review_batches(changed, slugs, newest)
+    return {post.tweet_id for post in changed}, batches + review_batches(changed, slugs, newest)
 
 
-def _review_batches(
+def review_batches(
     changed: list[TopicPost], slugs: dict[int, str], newest: dict[int, int]
 ) -> list[TopicBatch]:
     """For each topic's moderators: the changed posts as they are now, at the decision's mark."""
@@ -191,7 +191,7 @@ def _pins_set(
         )
     mark = max(event.pk for event in events)
     nudge = TopicBatch(topic.slug, "moderation", (), mod=mark)
-    review = _review_batches(changed, {topic.pk: topic.slug}, {topic.pk: mark})
+    review = review_batches(changed, {topic.pk: topic.slug}, {topic.pk: mark})
     return {post.tweet_id for post in changed}, [nudge, *review]
 
 

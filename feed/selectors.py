@@ -149,6 +149,8 @@ def topic_moderation_mark(*, topic: Topic) -> int:
 
 
 MODERATION_PAGE = 500  # decisions per read; a moderator's bulk action is rarely more
+# The events whose post goes with them on the wire: a screen shows it (again, on top, or as edited).
+TWEET_ACTIONS = (ModerationEvent.Action.SHOW, ModerationEvent.Action.PIN, ModerationEvent.Action.EDIT)
 
 
 def topic_moderation_after(
@@ -167,7 +169,7 @@ def _posts_of(topic: Topic, tweet_ids: list[int]) -> dict[int, TopicPost]:
 
 
 def topic_moderation_items_after(*, slug: str, after: int) -> list[tuple[int, str, int, str, str | None]]:
-    """For the hub: (mark, action, seq, X id, pre-encoded tweet for "show" and "pin" else None),
+    """For the hub: (mark, action, seq, network id, pre-encoded tweet for TWEET_ACTIONS else None),
     oldest first."""
     topic = Topic.objects.filter(slug=slug).first()
     if topic is None:
@@ -178,7 +180,7 @@ def topic_moderation_items_after(*, slug: str, after: int) -> list[tuple[int, st
             event.action,
             post.pk,
             post.tweet.network_id,
-            encode(post_wire(post)) if event.action in ("show", "pin") else None,
+            encode(post_wire(post)) if event.action in TWEET_ACTIONS else None,
         )
         for event, post in topic_moderation_after(topic=topic, after=after)
     ]

@@ -91,27 +91,33 @@ class TopicState:
             del self.hidden[next(iter(self.hidden))]
 
     def apply_decisions(self, rows: list[tuple[int, str, int, str, str | None]]) -> tuple[int, list[str]]:
-        """Apply decisions (mark, action, seq, X id, item for "show" and "pin"), oldest first: each
-        tweet's latest hide or show counts, and its latest pin or unpin. Returns the new mark and the
-        frames that tell every socket, in the order hide, show, pin, unpin."""
+        """Apply decisions (mark, action, seq, network id, item for "show", "pin" and "edit"), oldest
+        first: each tweet's latest hide or show counts, and its latest pin or unpin; an edit replaces
+        what is kept of it. Returns the new mark and the frames that tell every socket, in the order
+        hide, show, edit, pin, unpin."""
         seen = {
             seq: (action, x_id, item) for _, action, seq, x_id, item in rows if action in ("hide", "show")
         }
         pins = {
             seq: (action, x_id, item) for _, action, seq, x_id, item in rows if action in ("pin", "unpin")
         }
+        edits = {seq: item for _, action, seq, _, item in rows if action == "edit"}
         mark = rows[-1][0]
         hidden = sorted(seq for seq, (action, _, _) in seen.items() if action == "hide")
         shown = sorted(seq for seq, (action, _, _) in seen.items() if action == "show")
+        edited = sorted(seq for seq in edits if seq not in hidden)
         pinned = [seq for seq, (action, _, _) in pins.items() if action == "pin" and seq not in hidden]
         unpinned = sorted(seq for seq, (action, _, _) in pins.items() if action == "unpin")
         self.hide(hidden)
         self.show(shown)
+        for seq in edited:
+            if seq in self.recent:
+                self.recent[seq] = edits[seq]
         self.invalidate()
         self.mark = mark
-        counts = len(hidden), len(shown), len(pinned), len(unpinned)
+        counts = len(hidden), len(shown), len(edited), len(pinned), len(unpinned)
         logger.info(
-            "hub: %s: moderation up to %d: %d hidden, %d shown, %d pinned, %d unpinned",
+            "hub: %s: moderation up to %d: %d hidden, %d shown, %d edited, %d pinned, %d unpinned",
             self.slug,
             mark,
             *counts,
@@ -123,6 +129,9 @@ class TopicState:
         if shown:
             tweets = ",".join(seen[seq][2] for seq in shown)
             frames.append(f'{{"type":"show","mod":{mark},"tweets":[{tweets}]}}')
+        if edited:
+            tweets = ",".join(edits[seq] for seq in edited)
+            frames.append(f'{{"type":"edit","mod":{mark},"tweets":[{tweets}]}}')
         if pinned:
             tweets = ",".join(
                 pins[seq][2] for seq in pinned

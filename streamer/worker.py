@@ -190,7 +190,8 @@ class StreamWorker:
                     )
                     await self.publisher.publish(batches)
                 else:
-                    await database_sync_to_async(post_edit)(post=message.post)
+                    batches = await database_sync_to_async(post_edit)(post=message.post)
+                    await self.publisher.publish(batches or [])
                 return
             except DATABASE_AWAY:
                 await asyncio.sleep(delay)

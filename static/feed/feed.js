@@ -229,6 +229,26 @@ class FeedView {
     this.add(tweets, true);
   }
 
+  // The network edited a post (or its author's profile came late): wherever this page shows it, in
+  // the list, waiting above it or pinned, the new version takes the old one's place.
+  edit(tweets) {
+    for (const tweet of tweets) {
+      const item = this.items.get(tweet.seq);
+      if (item) {
+        const fresh = renderTweet(tweet, this.wall);
+        item.replaceWith(fresh);
+        this.items.set(tweet.seq, fresh);
+      }
+      if (this.pending.has(tweet.seq)) this.pending.set(tweet.seq, tweet);
+      const pinned = this.pins.get(tweet.id);
+      if (pinned) {
+        const fresh = this.renderPinned(tweet);
+        pinned.item.replaceWith(fresh);
+        this.pins.set(tweet.id, { tweet, item: fresh });
+      }
+    }
+  }
+
   hide(ids) {
     for (const id of (Array.isArray(ids) ? ids : []).map(String)) {
       this.hiddenIds.add(id);
@@ -257,14 +277,19 @@ class FeedView {
     for (const tweet of tweets) {
       this.pins.get(tweet.id)?.item.remove();
       this.hiddenIds.delete(tweet.id);
-      const item = renderTweet(tweet, this.wall);
-      item.classList.add("tweet--pinned");
-      item.querySelector(".tweet__meta").prepend(el("span", "tweet__pin", "Pinned"));
+      const item = this.renderPinned(tweet);
       this.pinnedList.prepend(item);
       this.pins.set(tweet.id, { tweet, item });
       this.remove(tweet.id);
     }
     this.render();
+  }
+
+  renderPinned(tweet) {
+    const item = renderTweet(tweet, this.wall);
+    item.classList.add("tweet--pinned");
+    item.querySelector(".tweet__meta").prepend(el("span", "tweet__pin", "Pinned"));
+    return item;
   }
 
   unpin(ids) {
@@ -364,7 +389,7 @@ class LiveFeed {
     conn.silenceTimer = setTimeout(() => conn.socket.close(), SILENCE_MS);
     let message;
     try { message = JSON.parse(data); } catch { return; }
-    if (["hide", "show", "pin", "unpin"].includes(message.type)) return this.onDecision(conn, message);
+    if (["hide", "show", "edit", "pin", "unpin"].includes(message.type)) return this.onDecision(conn, message);
     if (message.type !== "history" && message.type !== "tweets") return; // ping, unknown: ignore
     const tweets = validTweets(message.tweets);
     if (message.type === "tweets") return this.accept(conn, tweets, true);
@@ -377,6 +402,7 @@ class LiveFeed {
   onDecision(conn, decision) {
     if (decision.type === "hide") this.view.hide(decision.ids);
     else if (decision.type === "show") this.view.show(validTweets(decision.tweets));
+    else if (decision.type === "edit") this.view.edit(validTweets(decision.tweets));
     else if (decision.type === "pin") this.view.pin(validPinned(decision.tweets));
     else this.view.unpin(decision.ids);
     if (Number.isSafeInteger(decision.mod)) conn.maxMod = Math.max(conn.maxMod, decision.mod);
@@ -449,6 +475,7 @@ class LiveFeed {
       for (const event of events) {
         if (event.action === "hide") this.view.hide([String(event.id)]);
         else if (event.action === "show") this.view.show(validTweets([event.tweet]));
+        else if (event.action === "edit") this.view.edit(validTweets([event.tweet]));
         else if (event.action === "pin") this.view.pin(validPinned([event.tweet]));
         else if (event.action === "unpin") this.view.unpin([String(event.id)]);
         after = Math.max(after, event.mod);

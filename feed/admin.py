@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from feed.budget import WARN_AT, budget_warning, topic_spend, topics_with_spend
 from feed.forms import FILTER_FIELDS, TopicAdminForm
@@ -20,7 +21,17 @@ from feed.services import topics_activate, topics_deactivate
 @admin.register(Topic)
 class TopicAdmin(admin.ModelAdmin):
     form = TopicAdminForm
-    list_display = ["name", "slug", "query", "is_active", "moderation", "rule_status", "spend", "updated_at"]
+    list_display = [
+        "name",
+        "slug",
+        "query",
+        "is_active",
+        "moderation",
+        "rule_status",
+        "networks_status",
+        "spend",
+        "updated_at",
+    ]
     list_filter = ["is_active", "rule_state"]
     search_fields = ["name", "slug", "query"]
     prepopulated_fields = {"slug": ["name"]}
@@ -48,6 +59,29 @@ class TopicAdmin(admin.ModelAdmin):
         if not topic.is_active:
             return Topic.RuleState.OFF  # the worker drops the rule within seconds
         return f"{topic.rule_state}: {topic.rule_error}" if topic.rule_error else topic.rule_state
+
+    @admin.display(description="networks")
+    def networks_status(self, topic: Topic) -> str:
+        """What the worker last said of each source following the topic's networks: a Mastodon
+        instance streaming or polling, a network no source follows, a source reconnecting."""
+        if not topic.is_active:
+            return Topic.RuleState.OFF
+        rows = [row for row in topic.network_status if isinstance(row, dict)]
+        if not rows:
+            return "waiting for the worker"
+        return format_html_join(
+            mark_safe("<br>"),
+            '<span class="network-status network-status--{}" title="{}">{}: {}</span>',
+            (
+                (
+                    str(row.get("state", "")).replace(" ", "-"),
+                    row.get("detail", ""),
+                    row.get("source", ""),
+                    row.get("state", ""),
+                )
+                for row in rows
+            ),
+        )
 
     @admin.display(description="spend (hour · day)")
     def spend(self, topic: Topic) -> str:
@@ -88,7 +122,7 @@ class TopicAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # X's answer is the worker's to record (feed.services.topic_rules_record), never the admin's.
-        rule = ["rule_state", "rule_error", "rule_checked_at", "paused_until"]
+        rule = ["rule_state", "rule_error", "rule_checked_at", "paused_until", "networks_status"]
         # Open pages and the worker's rule tag follow the slug: it is fixed once the topic exists.
         return ["slug", *rule, "spend", "reason_counts"] if obj is not None else rule
 

@@ -41,6 +41,10 @@ class Topic(models.Model):
         blank=True, help_text="why the rule is not on X: X's reason for refusing it, or the budget reached"
     )
     rule_checked_at = models.DateTimeField(null=True, blank=True)
+    # Written by the worker as its sources' states change (feed.services.topics_network_status_record):
+    # one row per source following the topic's networks, [{"source", "state", "detail"}], so an
+    # organiser sees that a Mastodon instance is polling, not streaming, or that a network has no source.
+    network_status = models.JSONField(default=list, blank=True)
     # The cost guard (feed/budget.py): X bills each post delivered. Null: no budget.
     budget_per_hour = models.PositiveIntegerField(
         null=True, blank=True, help_text="posts per UTC hour; at this many the rule leaves X for the hour"

@@ -221,6 +221,13 @@ def topic_rules_record(*, outcomes: Iterable[RuleOutcome], paused: Mapping[str, 
         )
 
 
+def topics_network_status_record(*, statuses: Mapping[str, list[dict[str, str]]]) -> None:
+    """Record, per topic slug, how each source following its networks is doing (Topic.network_status)."""
+    with transaction.atomic():
+        for slug, status in statuses.items():
+            Topic.objects.filter(slug=slug).update(network_status=status)
+
+
 def topics_deactivate(*, topics: Iterable[Topic]) -> list[TopicBatch]:
     """Switch topics off; their open pages are told to close (the worker drops their rules)."""
     pks = [t.pk for t in topics]

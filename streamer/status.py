@@ -2,12 +2,14 @@
 
 import asyncio
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from streamer.models import HEARTBEAT_EVERY_S, WorkerStatus
+from streamer.sources import Source, TopicRule
 
 logger = logging.getLogger(__name__)
 
@@ -93,3 +95,31 @@ def worker_status_save(**fields) -> None:
 
 def worker_status_get() -> WorkerStatus:
     return WorkerStatus.objects.filter(pk=STATUS_ROW_ID).first() or WorkerStatus(state="never started")
+
+
+# What a topic's status says of a network no running source follows, and how to get one.
+NO_SOURCE = {
+    "x": "not followed: set X_BEARER_TOKEN (or run the worker with --source x)",
+    "bluesky": "not followed: set BLUESKY_ENABLED=1 (or run the worker with --source bluesky)",
+    "mastodon": "not followed: add an active Mastodon instance in the admin",
+}
+
+
+def topics_network_status(
+    topics: Iterable[TopicRule], sources: Iterable[Source], states: Mapping[str, tuple[str, str]]
+) -> dict[str, list[dict[str, str]]]:
+    """Per topic: a row for each running source of its networks, with the state the source last
+    reported (a Mastodon instance's mode: streaming or polling), or one saying nobody follows it."""
+    sources = list(sources)
+    statuses = {}
+    for topic in topics:
+        rows = []
+        for network in topic.networks:
+            following = [source for source in sources if source.network == network]
+            if not following:
+                rows.append({"source": network, "state": "none", "detail": NO_SOURCE.get(network, "")})
+            for source in following:
+                state, detail = states.get(source.name, ("starting", ""))
+                rows.append({"source": source.name, "state": state, "detail": detail})
+        statuses[topic.slug] = rows
+    return statuses

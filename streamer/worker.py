@@ -22,11 +22,17 @@ from feed.edits import post_edit, posts_remove
 from feed.models import Topic
 from feed.normalize import NormalizedTweet, PayloadError, normalize
 from feed.rule_check import RuleOutcome
-from feed.services import TopicBatch, topic_latest_seqs, topic_rules_record, tweets_ingest
+from feed.services import (
+    TopicBatch,
+    topic_latest_seqs,
+    topic_rules_record,
+    topics_network_status_record,
+    tweets_ingest,
+)
 from streamer.publisher import Publisher
 from streamer.quarantine import post_quarantine
 from streamer.sources import PostEdited, PostRemoved, Source, TopicRule
-from streamer.status import StatusReporter
+from streamer.status import StatusReporter, topics_network_status
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +66,9 @@ class StreamWorker:
         self._tasks: asyncio.TaskGroup | None = None
         self._fixed = list(self.sources)
         self._resync = False
+        # Each source's last reported (state, detail), and what the topics' network status last said.
+        self._source_states: dict[str, tuple[str, str]] = {}
+        self._network_status: dict[str, list[dict[str, str]]] = {}
         self.topic_poll_s = topic_poll_s
         # Bounded (settings.STREAM_QUEUE_MAX_POSTS, which says why its size): past it posts are shed.
         self._queue_max = settings.STREAM_QUEUE_MAX_POSTS
@@ -150,11 +159,16 @@ class StreamWorker:
             await asyncio.sleep(SOURCES_POLL_S)
 
     def _on_state(self, source: Source):
-        if len(self.sources) == 1 and self._changing is None:
-            return self.status.on_state
-        return lambda state, detail: self.status.on_state(
-            state, f"{source.name}: {detail}" if detail else source.name
-        )
+        single = len(self.sources) == 1 and self._changing is None
+
+        def on_state(state: str, detail: str) -> None:
+            self._source_states[source.name] = (state, detail)
+            if single:
+                self.status.on_state(state, detail)
+            else:
+                self.status.on_state(state, f"{source.name}: {detail}" if detail else source.name)
+
+        return on_state
 
     async def deliver(self, message: Any) -> None:
         """Take one stream message (raw line, decoded, or a post its source normalised); never
@@ -321,11 +335,20 @@ class StreamWorker:
             try:
                 if await self._sync_topics(recheck=time.monotonic() >= next_check):
                     next_check = time.monotonic() + recheck_s
+                await self._record_network_status()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("worker: topic sync failed; retrying in %.0f s", self.topic_poll_s)
             await asyncio.sleep(self.topic_poll_s)
+
+    async def _record_network_status(self) -> None:
+        """Each topic's network status (streaming, polling, no source...) when it changed."""
+        statuses = topics_network_status(self._topics or [], self.sources, self._source_states)
+        changed = {slug: rows for slug, rows in statuses.items() if self._network_status.get(slug) != rows}
+        if changed:
+            await database_sync_to_async(topics_network_status_record)(statuses=changed)
+            self._network_status.update(changed)
 
     async def _sync_topics(self, *, recheck: bool = False) -> bool:
         """Sync the source's rules if the active topics changed or `recheck`; True if it synced.

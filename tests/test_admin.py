@@ -263,3 +263,19 @@ def test_a_topic_follows_the_networks_chosen_and_at_least_one(admin_client):
     assert refused.context["adminform"].form.errors["networks"] == ["Choose at least one network."]
     unknown = add_topic(admin_client, slug="other", networks=["myspace"])
     assert "networks" in unknown.context["adminform"].form.errors
+
+
+def test_the_topic_list_says_how_each_network_is_followed(admin_client):
+    Topic.objects.create(
+        name="Cats",
+        slug="cats",
+        query="#cats",
+        networks=["mastodon", "bluesky"],
+        network_status=[  # as the worker records it (streamer/status.py)
+            {"source": "mastodon:a.example", "state": "polling", "detail": "no token"},
+            {"source": "bluesky", "state": "none", "detail": "not followed: set BLUESKY_ENABLED=1"},
+        ],
+    )
+    page = admin_client.get(reverse("admin:feed_topic_changelist")).content.decode()
+    assert "mastodon:a.example: polling" in page
+    assert "bluesky: none" in page

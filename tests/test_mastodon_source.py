@@ -60,6 +60,12 @@ async def topic(query="#cats", slug="cats"):
     return await Topic.objects.acreate(name=slug, slug=slug, query=query, networks=["mastodon"])
 
 
+async def topic_says(source_name: str, state: str, slug: str = "cats") -> bool:
+    """Whether the topic's status (the admin's "networks" column) says the source is in `state`."""
+    rows = (await Topic.objects.aget(slug=slug)).network_status
+    return [(row["source"], row["state"]) for row in rows] == [(source_name, state)]
+
+
 def streaming(emu, **options):
     return MastodonSource(base_url=emu.base_url, access_token=TOKEN, poll_interval_s=0.1, **options)
 
@@ -120,7 +126,7 @@ async def test_without_a_token_it_polls_the_tag_timeline_within_the_rate_limit()
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_refused_stream_falls_back_to_polling_then_streams_again(masto):
+async def test_a_refused_stream_falls_back_to_polling_then_streams_again_and_the_topic_says_so(masto):
     await topic()
     row = await MastodonInstance.objects.acreate(base_url=masto.base_url, access_token=TOKEN)
     masto.refuse_streaming(503)
@@ -133,12 +139,14 @@ async def test_a_refused_stream_falls_back_to_polling_then_streams_again(masto):
     )
     async with running(source):
         await eventually(lambda: MastodonInstance.objects.filter(mode="polling").aexists())
+        await eventually(lambda: topic_says(source.name, "polling"))
         masto.emit("polled #cats", account="alice")
         await eventually(lambda: Tweet.objects.filter(text="polled #cats").aexists())
         masto.refuse_streaming(None)
         assert await masto.wait_subscribed_async(1, timeout=5)
         masto.emit("streamed #cats", account="alice")
         await eventually(lambda: Tweet.objects.filter(text="streamed #cats").aexists())
+        await eventually(lambda: topic_says(source.name, "streaming"))
     row = await MastodonInstance.objects.aget()
     assert row.mode == "streaming"
     assert TOKEN not in row.state

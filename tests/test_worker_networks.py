@@ -20,8 +20,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 class RecordingSource:
     """Delivers its posts once its rules are synced, and records the topics it was given."""
 
-    def __init__(self, name: str, network: str, posts: list) -> None:
-        self.name, self.network, self.posts = name, network, posts
+    def __init__(self, name: str, network: str, posts: list, state: tuple[str, str] | None = None) -> None:
+        self.name, self.network, self.posts, self.state = name, network, posts, state
         self.topics: list[str] = []
         self.synced, self.delivered = asyncio.Event(), asyncio.Event()
 
@@ -31,6 +31,8 @@ class RecordingSource:
         return []
 
     async def stream(self, deliver, on_state) -> None:
+        if self.state is not None:
+            on_state(*self.state)
         await self.synced.wait()
         for post in self.posts:
             await deliver(post)
@@ -84,3 +86,17 @@ async def test_a_post_deleted_on_its_network_leaves_every_topic_and_an_edit_is_s
     await asyncio.wait([task], timeout=15)
     states = {p.tweet.text: p.state async for p in TopicPost.objects.select_related("tweet")}
     assert states == {"python v1": "hidden", "python stays, edited": "visible"}
+
+
+async def test_a_topics_status_names_each_networks_source_and_a_network_nobody_follows(transactional_db):
+    await Topic.objects.acreate(name="Both", slug="both", query="python", networks=["x", "bluesky"])
+    x = RecordingSource("x", "x", [], state=("connected", "stream open"))
+    worker = StreamWorker([x], topic_poll_s=0.05)
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(x.delivered.wait(), 5)
+    await asyncio.sleep(0.5)  # a topic poll or two
+    task.cancel()
+    await asyncio.wait([task], timeout=15)
+    rows = (await Topic.objects.aget(slug="both")).network_status
+    assert [(row["source"], row["state"]) for row in rows] == [("x", "connected"), ("bluesky", "none")]
+    assert "BLUESKY_ENABLED" in rows[1]["detail"]

@@ -158,8 +158,11 @@ class BlueskyEmulator:
         display_name: str | None = None,
         avatar: str | None = None,
         description: str | None = None,
+        followers_count: int = 0,
+        created_at: str | None = None,
     ) -> dict:
-        """Add an account (DID derived from the handle unless given); returns its profile view."""
+        """Add an account (DID derived from the handle unless given); returns its profile view.
+        ``created_at``: when the account was made (ISO 8601), for filters on account age."""
         account = self._call(
             self.core.add_account,
             handle,
@@ -167,6 +170,8 @@ class BlueskyEmulator:
             display_name=display_name,
             avatar=avatar,
             description=description,
+            followers_count=followers_count,
+            created_at=created_at,
         )
         return account.profile_view()
 

@@ -4,6 +4,7 @@ worker: what a post on Bluesky becomes on a topic that follows Bluesky."""
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from channels.layers import channel_layers
@@ -291,3 +292,24 @@ async def test_a_post_sent_without_its_author_is_followed_by_an_edit_with_the_au
         "bob.test",
         "Bob",
     )
+
+
+async def test_the_follower_and_account_age_filters_apply_to_bluesky_authors(bsky, source):
+    await Topic.objects.filter(slug="sky").aupdate(min_followers=10, min_account_age_days=30)
+    def days_ago(days: int) -> str:
+        return (datetime.now(UTC) - timedelta(days=days)).isoformat().replace("+00:00", "Z")
+
+    bsky.add_account("fresh.test", followers_count=500, created_at=days_ago(7))
+    bsky.add_account("quiet.test", followers_count=2, created_at=days_ago(400))
+    bsky.add_account("known.test", followers_count=500, created_at=days_ago(400))
+    for handle in ("fresh.test", "quiet.test", "known.test"):
+        bsky.post(f"python from {handle}", author=handle)
+    await stored(3)
+    states = {
+        p.tweet.author_username: (p.state, p.reason) async for p in TopicPost.objects.select_related("tweet")
+    }
+    assert states == {
+        "fresh.test": ("blocked", "account_age"),
+        "quiet.test": ("blocked", "followers"),
+        "known.test": ("visible", ""),
+    }

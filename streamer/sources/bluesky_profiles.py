@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
+from dataclasses import replace
 
 import aiohttp
 
@@ -72,8 +73,7 @@ class ProfileBook:
         if found is None:
             return
         if isinstance(handle, str) and handle and found[0].handle:
-            author = found[0]
-            self._cache[did] = (BlueskyAuthor(did, handle.lower(), author.name, author.avatar_url), found[1])
+            self._cache[did] = (replace(found[0], handle=handle.lower()), found[1])
         else:
             del self._cache[did]
 
@@ -136,6 +136,7 @@ def _authors(body: object) -> list[BlueskyAuthor]:
         if not isinstance(profile, dict) or not isinstance(profile.get("did"), str):
             continue
         handle, name, avatar = profile.get("handle"), profile.get("displayName"), profile.get("avatar")
+        followers, created = profile.get("followersCount"), profile.get("createdAt")
         authors.append(
             BlueskyAuthor(
                 did=profile["did"],
@@ -144,6 +145,10 @@ def _authors(body: object) -> list[BlueskyAuthor]:
                 avatar_url=avatar
                 if isinstance(avatar, str) and avatar.startswith("https://") and len(avatar) <= URL_CHARS
                 else "",
+                followers=followers
+                if isinstance(followers, int) and not isinstance(followers, bool)
+                else None,
+                created_at=created if isinstance(created, str) and len(created) <= 40 else "",
             )
         )
     return authors

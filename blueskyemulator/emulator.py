@@ -206,6 +206,11 @@ class BlueskyEmulator:
         fields plus ``uri`` (the post's AT URI)."""
         return self._call(self.core.post, text, author, rkey=rkey, **fields)
 
+    @property
+    def post_requests(self) -> list[list[str]]:
+        """The uris of each getPosts call, oldest first."""
+        return self._call(lambda: [list(u) for u in self.core.post_requests])
+
     def update_post(self, uri: str, text: str, **fields: Any) -> dict:
         return self._call(self.core.update_post, uri, text, **fields)
 

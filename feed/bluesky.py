@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from feed.media import bluesky_media
 from feed.normalize import MAX_TEXT_CHARS, NormalizedTweet, PayloadError, storable
+from feed.quotes import bluesky_quote, bluesky_quoted_uri
 
 POST_COLLECTION = "app.bsky.feed.post"
 SOURCE = "bluesky"
@@ -104,6 +105,8 @@ def bluesky_post(
         raw=_with_author_facts({**clean, **_x_like_parts(record)}, author),
         source=SOURCE,
         media=tuple(bluesky_media(author.did, record)),
+        # The quoted post's URI only: the source looks its content up (getPosts) and fills it in.
+        quote=bluesky_quote(quoted, None) if (quoted := bluesky_quoted_uri(record)) else None,
     )
 
 

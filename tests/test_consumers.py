@@ -63,6 +63,7 @@ async def test_tweet_carries_the_documented_fields(topic):
         "topics",
         "media",
         "quote",
+        "at",
     }
     assert tweet["source"] == "x"
     assert (tweet["media"], tweet["quote"]) == ([], None)

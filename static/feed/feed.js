@@ -7,6 +7,8 @@
 // Untrusted data reaches the DOM through textContent and attributes only; the one exception is a
 // tweet's `html` field, which the server renders and escapes.
 
+import { Wall } from "./wall.js";
+
 const RETRY_BASE_MS = 1000;
 const RETRY_CAP_MS = 30000;
 const NOT_FOUND_RETRY_MS = 60000; // 4404: the topic may come back, but never hammer the server
@@ -211,6 +213,9 @@ class FeedView {
     this.wall = root.dataset.layout === "wall";
     this.maxItems = Number(root.dataset.maxItems) || 200;
     this.items = new Map(); // seq -> <li> in the list
+    this.tweets = new Map(); // seq -> the tweet each <li> shows (the wall's spotlight picks from these)
+    this.spotlight = false; // the wall shows one post at a time: the list is kept, not laid out
+    this.onChange = null; // called when what the list holds changed
     this.pending = new Map(); // seq -> tweet, held while the reader is scrolled down
     this.hiddenIds = new Set();
     this.pinnedList = root.querySelector("[data-pinned]");
@@ -249,12 +254,19 @@ class FeedView {
     while (next && Number(next.dataset.seq) > tweet.seq) next = next.nextElementSibling;
     this.list.insertBefore(item, next);
     this.items.set(tweet.seq, item);
+    this.tweets.set(tweet.seq, tweet);
+  }
+
+  // The newest `count` tweets in the list, newest first.
+  newestTweets(count) {
+    return [...this.tweets.values()].sort((a, b) => b.seq - a.seq).slice(0, count);
   }
 
   drop(item) {
     const seq = Number(item.dataset.seq);
     this.floorSeq = Math.max(this.floorSeq, seq);
     this.items.delete(seq);
+    this.tweets.delete(seq);
     item.remove();
   }
 
@@ -266,7 +278,7 @@ class FeedView {
       this.floorSeq = Math.max(this.floorSeq, seq);
       this.overflowed = true;
     }
-    if (this.wall) requestAnimationFrame(() => this.fit());
+    if (this.wall && !this.spotlight) requestAnimationFrame(() => this.fit());
     this.render();
   }
 
@@ -306,6 +318,7 @@ class FeedView {
         const fresh = renderTweet(tweet, this.wall);
         item.replaceWith(fresh);
         this.items.set(tweet.seq, fresh);
+        this.tweets.set(tweet.seq, tweet);
       }
       if (this.pending.has(tweet.seq)) this.pending.set(tweet.seq, tweet);
       const pinned = this.pins.get(tweet.id);
@@ -329,7 +342,9 @@ class FeedView {
 
   remove(id) {
     for (const [seq, tweet] of this.pending) if (tweet.id === id) this.pending.delete(seq);
-    for (const [seq, item] of this.items) if (item.dataset.id === id) this.items.delete(seq) && item.remove();
+    for (const [seq, item] of this.items) {
+      if (item.dataset.id === id) this.items.delete(seq) && this.tweets.delete(seq) && item.remove();
+    }
   }
 
   // Pins: each new pin goes on top; a pinned post leaves the list and comes back to its place there
@@ -374,6 +389,7 @@ class FeedView {
   }
 
   render() {
+    this.onChange?.();
     const n = this.pending.size;
     if (this.button) {
       this.button.hidden = n === 0;
@@ -458,6 +474,7 @@ class LiveFeed {
     let message;
     try { message = JSON.parse(data); } catch { return; }
     if (["hide", "show", "edit", "pin", "unpin"].includes(message.type)) return this.onDecision(conn, message);
+    if (message.type === "wall") return this.onWall?.(message.wall);
     if (message.type !== "history" && message.type !== "tweets") return; // ping, unknown: ignore
     const tweets = validTweets(message.tweets);
     if (message.type === "tweets") return this.accept(conn, tweets, true);
@@ -657,7 +674,7 @@ const BUDGET_POLL_MS = 30000;
 const BUDGET_RESUME_GRACE_MS = 3000; // the worker checks budgets every 2 s
 const BUDGET_MIN_POLL_MS = 5000; // past the resume time with the worker not yet back: ask, but gently
 
-function initBudgetNotice(node) {
+function initBudgetNotice(node, onStatus) {
   let timer;
   const show = (status) => {
     node.dataset.ruleState = str(status.rule_state);
@@ -674,7 +691,11 @@ function initBudgetNotice(node) {
   const poll = async () => {
     try {
       const response = await fetch(node.dataset.statusUrl, FETCH_OPTIONS);
-      if (response.ok) show(await response.json());
+      if (response.ok) {
+        const status = await response.json();
+        show(status);
+        onStatus?.(status);
+      }
     } catch {
       // offline or restarting: the next poll tries again
     }
@@ -689,8 +710,17 @@ if (home) initHome(home);
 const themeButton = document.querySelector("[data-theme-toggle]");
 if (themeButton) initTheme(themeButton);
 const feedRoot = document.querySelector("[data-live-feed]");
-if (feedRoot) new LiveFeed(feedRoot, new FeedView(feedRoot)).connect();
+let wall = null;
+if (feedRoot) {
+  const view = new FeedView(feedRoot);
+  const feed = new LiveFeed(feedRoot, view);
+  if (view.wall) {
+    wall = new Wall(feedRoot, view, renderTweet);
+    feed.onWall = (settings) => wall.apply(settings);
+  }
+  feed.connect();
+}
 const budgetNotice = document.querySelector("[data-budget-notice]");
-if (budgetNotice) initBudgetNotice(budgetNotice);
+if (budgetNotice) initBudgetNotice(budgetNotice, (status) => wall?.apply(status.wall));
 
 export { refreshTimes, renderTweet, validTweets };

@@ -88,6 +88,7 @@ def status_post(status: Any, *, topic_slugs: tuple[str, ...] = ()) -> Normalized
         permalink=_http(shown.get("url"))[:500],
         media=tuple(mastodon_media(shown)),
         quote=mastodon_quote(shown),
+        sensitive=shown.get("sensitive") is True,
     )
 
 

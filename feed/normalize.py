@@ -51,6 +51,9 @@ class NormalizedTweet:
     permalink: str = ""  # the post's URL, where its network's id does not give it
     media: tuple[dict[str, Any], ...] = ()  # images, videos, GIFs in feed/media.py's shape
     quote: dict[str, Any] | None = None  # the post it quotes, as feed/quotes.py's card
+    # Its network marks its media sensitive (X's possibly_sensitive, Mastodon's sensitive, a Bluesky
+    # self-label): such a post waits for a moderator on every topic (feed/admission.py).
+    sensitive: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -90,6 +93,7 @@ def normalize(payload: Any) -> NormalizedTweet:
         raw=payload,
         media=tuple(x_media(payload)),
         quote=x_quote(payload),
+        sensitive=data.get("possibly_sensitive") is True,
     )
 
 

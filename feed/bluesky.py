@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from feed.media import bluesky_media
 from feed.normalize import MAX_TEXT_CHARS, NormalizedTweet, PayloadError, storable
-from feed.quotes import bluesky_quote, bluesky_quoted_uri
+from feed.references import bluesky_quote, bluesky_quoted_uri, bluesky_reply_to
 
 POST_COLLECTION = "app.bsky.feed.post"
 SOURCE = "bluesky"
@@ -108,6 +108,7 @@ def bluesky_post(
         # The quoted post's URI only: the source looks its content up (getPosts) and fills it in.
         quote=bluesky_quote(quoted, None) if (quoted := bluesky_quoted_uri(record)) else None,
         sensitive=bool(self_labels(record) & SENSITIVE_LABELS),
+        reply_to=bluesky_reply_to(record),
     )
 
 

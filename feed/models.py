@@ -159,8 +159,11 @@ class Tweet(models.Model):
     entities = models.JSONField(default=dict, blank=True)
     # Images, videos and GIFs in one shape for every network (feed/media.py).
     media = models.JSONField(default=list, blank=True)
-    # The post it quotes, as a card (feed/quotes.py); null when it quotes none.
+    # The post it quotes, as a card (feed/references.py); null when it quotes none.
     quote = models.JSONField(null=True, blank=True)
+    # Whom it answers, and for a repost shown as its original, who reposted it (feed/references.py).
+    reply_to = models.JSONField(null=True, blank=True)
+    reposted_by = models.JSONField(null=True, blank=True)
     raw = models.JSONField(default=dict, blank=True)
 
     class Meta:

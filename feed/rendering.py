@@ -132,6 +132,8 @@ def tweet_wire(tweet: Tweet, topic_slugs: list[str], *, seq: int, at: datetime) 
         "topics": topic_slugs,
         "media": tweet.media,
         "quote": tweet.quote,
+        "reply_to": tweet.reply_to,
+        "reposted_by": tweet.reposted_by,
     }
 
 

@@ -328,5 +328,7 @@ def _new_row(t: NormalizedTweet) -> Tweet:
         entities=t.entities,
         media=list(t.media),
         quote=t.quote,
+        reply_to=t.reply_to,
+        reposted_by=t.reposted_by,
         raw=t.raw,
     )

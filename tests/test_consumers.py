@@ -64,6 +64,8 @@ async def test_tweet_carries_the_documented_fields(topic):
         "media",
         "quote",
         "at",
+        "reply_to",
+        "reposted_by",
     }
     assert tweet["source"] == "x"
     assert (tweet["media"], tweet["quote"]) == ([], None)

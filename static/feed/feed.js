@@ -161,6 +161,31 @@ function renderQuote(tweet) {
   return card;
 }
 
+// Above a post: who reposted it (a repost is shown as the original), and whom a reply answers.
+function renderContext(tweet) {
+  const lines = [];
+  const by = tweet.reposted_by && typeof tweet.reposted_by === "object" ? tweet.reposted_by : null;
+  if (by) lines.push(contextLine("tweet__reposted", "↻ Reposted by ", str(by.name) || str(by.username), str(by.url)));
+  const to = tweet.reply_to && typeof tweet.reply_to === "object" ? tweet.reply_to : null;
+  if (to) {
+    const whom = str(to.username) ? `@${to.username}` : "a post";
+    lines.push(contextLine("tweet__reply-to", "Replying to ", whom, str(to.url)));
+  }
+  if (!lines.length) return null;
+  const context = el("p", "tweet__context");
+  context.append(...lines);
+  return context;
+}
+
+function contextLine(className, label, name, url) {
+  const line = el("span", className, label);
+  const target = url.startsWith("https://")
+    ? el("a", "", name, { href: url, target: "_blank", rel: "noopener noreferrer" })
+    : el("bdi", "", name);
+  line.append(target);
+  return line;
+}
+
 // The networks a post can come from (Tweet.Source), as its badge names them.
 const NETWORKS = { x: "X", bluesky: "Bluesky", mastodon: "Mastodon" };
 
@@ -188,11 +213,14 @@ function renderTweet(tweet, large) {
     stamp.append(time);
     meta.append(stamp);
   }
+  const context = renderContext(tweet);
+  if (tweet.reposted_by) item.dataset.repost = "1"; // the wall may leave reposts out (wall.js)
   const text = el("p", "tweet__text", undefined, { dir: "auto" });
   const lang = str(tweet.lang);
   if (/^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$/.test(lang) && lang !== "und" && !/^q[a-t]/.test(lang)) text.lang = lang;
   text.innerHTML = str(tweet.html); // the one innerHTML: server-rendered and escaped
   const body = el("div", "tweet__body");
+  if (context) body.append(context);
   body.append(meta, text);
   const media = renderMedia(tweet);
   if (media) body.append(media);

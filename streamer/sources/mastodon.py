@@ -44,8 +44,9 @@ from feed.normalize import NormalizedTweet, PayloadError
 from feed.rule_check import RuleOutcome
 from feed.rule_facts import PostFacts, mastodon_facts
 from feed.rules import Rule, RuleError, compile_rule
-from streamer.models import MAX_IMAGE_HOSTS, MastodonInstance
+from streamer.models import MastodonInstance
 from streamer.sources import Deliver, OnState, PostEdited, PostRemoved, Source, TopicRule
+from streamer.sources.mastodon_images import ImageHosts
 from streamer.sources.mastodon_rest import REQUEST_TIMEOUT_S, InstanceRest
 from streamer.sources.mastodon_tags import NO_HASHTAG, rule_hashtags, tag_names
 
@@ -126,7 +127,7 @@ class MastodonSource:
         # as if a stream had been lost then, or a stream's loss; None once a catch-up has read it.
         self._stream_lost_at: float | None = time.time()
         self.mode = ""
-        self._image_hosts: set[str] = set()  # recorded on the instance's row (MastodonInstance)
+        self.image_hosts = ImageHosts(self.name, instance_id)
         self._session: aiohttp.ClientSession | None = None
         self._on_state: OnState = lambda state, detail: None
 
@@ -176,7 +177,7 @@ class MastodonSource:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT_S)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             self._session = session
-            await self._note_instance_image_hosts()
+            await self.image_hosts.note(await self._instance_image_urls())
             failures = 0
             while True:
                 if not self.access_token or time.monotonic() < self._stream_retry_at:
@@ -361,6 +362,18 @@ class MastodonSource:
                 return
             params["min_id"] = str(newest)
 
+    async def _instance_image_urls(self) -> list[str]:
+        """Where the instance serves images, as its description shows: its own domain (default
+        avatars) and its thumbnail's host (uploads), known before any post arrives."""
+        try:
+            instance = await self._get("/api/v2/instance") or {}
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as error:
+            logger.warning("%s: instance description unavailable: %r", self.name, error)
+            return []
+        thumbnail = instance.get("thumbnail") if isinstance(instance.get("thumbnail"), dict) else {}
+        domain = instance.get("domain")
+        return [f"https://{domain}/" if isinstance(domain, str) else "", str(thumbnail.get("url") or "")]
+
     async def _get(self, path: str, params: dict | None = None) -> Any:
         return await self._rest.get(self._session, path, params)
 
@@ -381,46 +394,8 @@ class MastodonSource:
             return
         self._seen.remember(post.network_id)
         if topics := self._topics_of(post, mastodon_facts(status), tag_names(status)):
-            await self._note_image_hosts(post)
+            await self.image_hosts.note([post.author_avatar_url, *(item["url"] for item in post.media)])
             await deliver(with_topics(post, topics))
-
-    async def _note_instance_image_hosts(self) -> None:
-        """Before any post: the hosts the instance serves images from, as its description shows
-        them (its own domain for default avatars, its thumbnail's host for uploads), so pages loaded
-        from now on may show its posts' images at once."""
-        try:
-            instance = await self._get("/api/v2/instance") or {}
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as error:
-            logger.warning("%s: instance description unavailable: %r", self.name, error)
-            return
-        thumbnail = instance.get("thumbnail") if isinstance(instance.get("thumbnail"), dict) else {}
-        domain = instance.get("domain")
-        domain_url = f"https://{domain}/" if isinstance(domain, str) else ""
-        await self._note_hosts([domain_url, str(thumbnail.get("url") or "")])
-
-    async def _note_image_hosts(self, post: NormalizedTweet) -> None:
-        """Record where this instance serves the post's avatar and media, once per new host: pages
-        may load images only from hosts the Content-Security-Policy names."""
-        await self._note_hosts([post.author_avatar_url, *(item["url"] for item in post.media)])
-
-    async def _note_hosts(self, urls: list[str]) -> None:
-        hosts = {f"https://{parts.netloc}" for parts in map(urlsplit, urls) if parts.scheme == "https"}
-        fresh = hosts - self._image_hosts
-        if not fresh or self.instance_id is None or len(self._image_hosts) >= MAX_IMAGE_HOSTS:
-            return
-        self._image_hosts.update(fresh)
-        known = sorted(self._image_hosts)[:MAX_IMAGE_HOSTS]
-        try:
-            await database_sync_to_async(_record_image_hosts)(self.instance_id, known)
-        except Exception:
-            logger.exception("%s: could not record its image hosts", self.name)
-
-
-def _record_image_hosts(instance_id: int, hosts: list[str]) -> None:
-    row = MastodonInstance.objects.filter(pk=instance_id).first()
-    if row is not None:
-        merged = sorted({*row.image_hosts, *hosts})[:MAX_IMAGE_HOSTS]
-        MastodonInstance.objects.filter(pk=instance_id).update(image_hosts=merged)
 
 
 def _record_mode(instance_id: int, mode: str, detail: str) -> None:

@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/topics/<slug:slug>/tweets/", api.topic_tweets, name="api-topic-tweets"),
     path("api/topics/<slug:slug>/moderation/", api.topic_moderation, name="api-topic-moderation"),
     path("api/topics/<slug:slug>/status/", api.topic_status, name="api-topic-status"),
+    path("api/topics/<slug:slug>/rate/", api.topic_rate, name="api-topic-rate"),
     path("api/topics/<slug:slug>/queue/", api.topic_queue, name="api-topic-queue"),
     path("api/topics/<slug:slug>/decisions/", api.topic_decisions, name="api-topic-decisions"),
     path("healthz", streamer_views.health, name="health"),

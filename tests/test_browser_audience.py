@@ -1,7 +1,7 @@
 """The audience's way in, in Chromium against a real uvicorn: the wall's QR code decodes (zxing-cpp,
 from a screenshot) to the topic page's URL; the posts-per-minute counter starts from the server's
 count, goes up as posts arrive, down as they age, and is right again after a reconnect; the home
-page's sparklines follow new posts."""
+page's sparklines follow new posts; and the embed is framed by the listed origin only."""
 
 import io
 import re
@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 from feed.models import Topic, TopicPost
 from feed.publishing import publish_batches_sync
 
-from browser_pages import new_page
+from browser_pages import VIEWPORT, new_page
 from payloads import ingest
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -131,3 +131,46 @@ def test_the_home_pages_sparklines_follow_new_posts(browser, orm, start_server) 
     quiet = home.locator(".topic-card[data-slug='quiet'] [data-sparkline]")
     expect(quiet).to_have_attribute("aria-label", "0 posts in the last hour; 0 this minute")
     assert home.csp_violations == []  # type: ignore[attr-defined]
+
+
+EMBEDDER = "https://conference.example"
+STRANGER = "https://stranger.example"
+
+
+def _framing_page(browser, server_url: str) -> Page:
+    """A context where the listed origin and a stranger each serve a page that frames `?src=`; the
+    server's own headers reach Chromium unchanged."""
+    context = browser.new_context(viewport=VIEWPORT, permissions=["local-network-access"])
+
+    def serve(route) -> None:
+        src = route.request.url.partition("?src=")[2]
+        frame = f'<iframe src="{server_url}{src}" width="900" height="600"></iframe>'
+        body = f"<!doctype html><title>A conference's site</title>{frame}"
+        route.fulfill(status=200, content_type="text/html", body=body)
+
+    context.route(re.compile(r"^https://(conference|stranger)\.example/"), serve)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    return page
+
+
+def _framed(page: Page, url: str) -> bool:
+    """Whether the iframe on `url` shows our page (Chromium shows an error page in a refused frame)."""
+    page.goto(url)
+    page.wait_for_load_state("load")
+    frame = page.frames[1]
+    return frame.url.startswith("http://127.0.0.1") and frame.locator("h1").count() == 1
+
+
+def test_the_embed_is_framed_by_the_listed_origin_only(browser, orm, start_server) -> None:
+    orm(_topic, "pycon", "#PyCon", embed_origins=[EMBEDDER])
+    server = start_server("uvicorn")
+    page = _framing_page(browser, server.url)
+    assert _framed(page, f"{EMBEDDER}/?src=/topics/pycon/embed/")
+    embed = page.frames[1]
+    expect(embed.locator("h1")).to_have_text("Pycon Live")
+    expect(embed.locator("#feed-status")).to_have_attribute("data-state", "live")
+    expect(embed.locator(".audience__qr svg")).to_be_visible()
+    assert not _framed(page, f"{STRANGER}/?src=/topics/pycon/embed/")
+    assert not _framed(page, f"{EMBEDDER}/?src=/topics/pycon/wall/")
+    assert not _framed(page, f"{EMBEDDER}/?src=/topics/pycon/")

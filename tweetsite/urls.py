@@ -8,6 +8,7 @@ urlpatterns = [
     path("", pages.home, name="home"),
     path("topics/<slug:slug>/", pages.topic_page, name="topic-page"),
     path("topics/<slug:slug>/wall/", pages.topic_wall, name="topic-wall"),
+    path("topics/<slug:slug>/embed/", pages.topic_embed, name="topic-embed"),
     path("topics/<slug:slug>/moderate/", pages.topic_moderate, name="topic-moderate"),
     path("api/topics/", api.topics, name="api-topics"),
     path("api/topics/<slug:slug>/tweets/", api.topic_tweets, name="api-topic-tweets"),

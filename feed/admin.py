@@ -10,6 +10,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from feed.activity import SPARKLINE_MINUTES, topics_posts_per_minute
+from feed.audience import sparkline_svg
 from feed.budget import WARN_AT, budget_warning, topic_spend, topics_with_spend
 from feed.forms import FILTER_FIELDS, TopicAdminForm
 from feed.models import BlockRule, ModerationDecision, Topic, TopicPost, Tweet, WallSettings
@@ -55,6 +57,7 @@ class TopicAdmin(admin.ModelAdmin):
         "rule_status",
         "networks_status",
         "spend",
+        "last_hour",
         "updated_at",
     ]
     list_filter = ["is_active", "rule_state"]
@@ -121,6 +124,11 @@ class TopicAdmin(admin.ModelAdmin):
             share = f"{spend.share:.0%}"
             return format_html('<strong class="budget budget--warn">{}</strong> {}', share, text)
         return text
+
+    @admin.display(description="posts per minute, last hour")
+    def last_hour(self, topic: Topic) -> str:
+        # Every topic's counts come from one grouped query, cached (feed/activity.py): none per row.
+        return sparkline_svg(topics_posts_per_minute().get(topic.pk) or [0] * SPARKLINE_MINUTES)
 
     @admin.display(description="blocked and pending (hour · day)")
     def reason_counts(self, topic: Topic) -> str:

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from feed.activity import SPARKLINE_MINUTES, topic_recent_arrivals, topics_posts_per_minute
 from feed.budget import topic_pause_notice
 from feed.models import Topic
 from feed.moderation import DecisionRefused, posts_decide
@@ -37,8 +38,17 @@ MODERATION_API_PAGE = 200
 
 @require_GET
 def topics(request: HttpRequest) -> JsonResponse:
+    """Active topics, their tweet counts and their visible posts per minute over the last hour
+    (`per_minute`, oldest first, the current minute last: the home page's sparklines)."""
+    activity = topics_posts_per_minute()
     rows = [
-        {"slug": t.slug, "name": t.name, "tweet_count": t.tweet_count, "url": t.get_absolute_url()}
+        {
+            "slug": t.slug,
+            "name": t.name,
+            "tweet_count": t.tweet_count,
+            "url": t.get_absolute_url(),
+            "per_minute": activity.get(t.pk, [0] * SPARKLINE_MINUTES),
+        }
         for t in topics_active_with_recent_counts()
     ]
     return JsonResponse({"topics": rows})
@@ -107,6 +117,16 @@ def server_time(request: HttpRequest) -> JsonResponse:
     """The server's clock in ms since the epoch: walls time their spotlight by it, so every screen
     shows the same post at the same moment whatever its own clock says."""
     return JsonResponse({"now": time.time_ns() // 1_000_000})
+
+
+@require_GET
+def topic_rate(request: HttpRequest, slug: str) -> JsonResponse:
+    """The seed of a page's posts-per-minute counter: `{"seq", "seconds", "per_minute"}`, the topic's
+    visible posts of the last minute by second (`seconds[i]`: i to i+1 s ago), up to seq `seq`. A
+    page reads it again after a reconnect (static/feed/audience.js)."""
+    topic = get_object_or_404(Topic, slug=slug, is_active=True)
+    recent = topic_recent_arrivals(topic=topic)
+    return JsonResponse({"seq": recent.seq, "seconds": recent.seconds, "per_minute": recent.per_minute})
 
 
 @require_GET

@@ -48,13 +48,13 @@ class Post(Protocol):
     raw: dict[str, Any]
 
 
-
 def reposter_id(post: Post) -> str:
     """Who reposted an X post shown as its original (the stream message's own author_id; the post's
     author is the original's), so blocking an account blocks its reposts too; "" otherwise."""
     data = post.raw.get("data") if isinstance(post.raw, dict) else None
     author_id = str(data.get("author_id") or "") if isinstance(data, dict) else ""
     return author_id if author_id and author_id != post.author_id else ""
+
 
 @dataclass(frozen=True)
 class Verdict:

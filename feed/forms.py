@@ -5,7 +5,9 @@ import re
 
 from django import forms
 from django.conf import settings
+from django.urls import reverse
 
+from feed.embedding import EmbedOriginsField
 from feed.models import Topic, Tweet
 from feed.rule_check import RuleCheckUnavailable, rules_check
 from feed.rules import RuleError, validate_rule
@@ -59,6 +61,7 @@ class TopicAdminForm(forms.ModelForm):
             "trusted_only",
             "budget_per_hour",
             "budget_per_day",
+            "embed_origins",
             *FILTER_FIELDS,
         ]
         widgets = {
@@ -83,11 +86,25 @@ class TopicAdminForm(forms.ModelForm):
         help_text="where the topic's posts come from; the rule is matched on each network",
         error_messages={"required": "Choose at least one network."},
     )
+    embed_origins = EmbedOriginsField(
+        required=False,
+        label="Sites that may embed the wall",
+        help_text=(
+            "https origins, one a line (e.g. https://conference.example), that may show the wall in an "
+            "iframe at /topics/&lt;slug&gt;/embed/; every other site, and every other page, is refused."
+        ),
+    )
     languages = LanguagesField(
         required=False,
         help_text=Topic._meta.get_field("languages").help_text,
         widget=forms.TextInput(attrs={"placeholder": "en, de"}),
     )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:  # the slug is fixed once the topic exists, and so is its embed URL
+            embed = self.fields["embed_origins"]
+            embed.help_text += f" This topic's: {reverse('topic-embed', args=[self.instance.slug])}"
 
     def clean_query(self) -> str:
         query = self.cleaned_data["query"].strip()

@@ -14,6 +14,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
+from feed.embedding import validate_embed_origins
 from feed.normalize import X_ID_PATTERN
 
 
@@ -86,6 +87,13 @@ class Topic(models.Model):
     )
     exclude_hashbombs = models.BooleanField(
         default=False, help_text="reject posts made only of hashtags, mentions, cashtags and links"
+    )
+    # The sites that may show the wall in an <iframe> (/topics/<slug>/embed/, CSP frame-ancestors).
+    embed_origins = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_embed_origins],
+        help_text="https origins that may frame the wall's embed URL; empty: no site may",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -24,14 +24,26 @@ def topic_page(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "feed/topic.html", {"topic": topic, "notice": topic_pause_notice(topic=topic)})
 
 
-def topic_wall(request: HttpRequest, slug: str) -> HttpResponse:
+def topic_wall(request: HttpRequest, slug: str, template: str = "feed/wall.html") -> HttpResponse:
     topic = get_object_or_404(Topic, slug=slug, is_active=True)
     # `?theme=` picks the first paint; without it the page's script applies the remembered theme.
     theme = request.GET.get("theme") if request.GET.get("theme") in WALL_THEMES else "dark"
     page_url = request.build_absolute_uri(topic.get_absolute_url()).split("://", 1)[-1]
     wall = wall_wire(topic_wall_settings(topic=topic))
     context = {"topic": topic, "theme": theme, "page_url": page_url, "wall": wall}
-    return render(request, "feed/wall.html", {**context, "notice": topic_pause_notice(topic=topic)})
+    return render(request, template, {**context, "notice": topic_pause_notice(topic=topic)})
+
+
+def topic_embed(request: HttpRequest, slug: str) -> HttpResponse:
+    """The wall for an <iframe> on the sites the topic lists (Topic.embed_origins): its CSP's
+    frame-ancestors names them (feed/security.py) and it sends no X-Frame-Options; with none listed
+    it refuses frames like every other page. Its links open outside the frame."""
+    response = topic_wall(request, slug, template="feed/embed.html")
+    origins = Topic.objects.values_list("embed_origins", flat=True).get(slug=slug)
+    if origins:
+        response.frame_ancestors = list(origins)
+        response.xframe_options_exempt = True
+    return response
 
 
 def topic_logo(request: HttpRequest, slug: str) -> HttpResponse:

@@ -453,3 +453,30 @@ def compile_rule(value: str, *, max_length: int = DEFAULT_MAX_RULE_LENGTH) -> Ru
 def validate_rule(value: str, *, max_length: int = DEFAULT_MAX_RULE_LENGTH) -> None:
     """Raise RuleError with a clear message if the rule is invalid."""
     compile_rule(value, max_length=max_length)
+
+
+_TERM_TEXT = re.compile(r'[^\s()"]+')
+
+
+def rule_hashtags(value: str) -> list[str]:
+    """The #hashtags a rule asks for, as first written, in order: what a wall invites the audience
+    to post with. Not those it excludes (`-#spam`, or inside a negated group), nor a '#' in a
+    "phrase"; the same tag in another case is one tag. An invalid rule has none."""
+    try:
+        toks = _lex(value)
+    except RuleError:
+        return []
+    tags: dict[str, str] = {}
+    groups: list[bool] = []  # for each open "(": whether the group is excluded
+    negated = False  # the token before was "-"
+    for tok in toks:
+        excluded = negated or (bool(groups) and groups[-1])
+        negated = tok.kind == "-"
+        if tok.kind == "(":
+            groups.append(excluded)
+        elif tok.kind == ")":
+            groups.pop()
+        elif isinstance(tok.node, _Entity) and tok.node.kind == "hashtag" and not excluded:
+            word = _TERM_TEXT.match(value, tok.pos - 1).group()
+            tags.setdefault(tok.node.value, "#" + word[1:])
+    return list(tags.values())

@@ -1,5 +1,6 @@
-"""Request guards: the Content-Security-Policy header, WebSockets per client address (open at once,
-and attempts per second), and the address staff login failures are counted by."""
+"""Request guards: the Content-Security-Policy header (and who may frame a page), WebSockets per
+client address (open at once, and attempts per second), and the address staff login failures are
+counted by."""
 
 import logging
 import math
@@ -62,7 +63,11 @@ class ContentSecurityPolicyMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         if self.template:
-            response.headers.setdefault("Content-Security-Policy", self.policy())
+            policy = self.policy()
+            # A page that may be framed (the wall's embed, feed/pages.py) names who may frame it.
+            if (ancestors := getattr(response, "frame_ancestors", None)) is not None:
+                policy = framed_by(policy, ancestors)
+            response.headers.setdefault("Content-Security-Policy", policy)
         return response
 
     def policy(self) -> str:
@@ -85,6 +90,14 @@ class ContentSecurityPolicyMiddleware:
 # directive or add a source expression.
 _IMAGE_HOST = re.compile(r"https://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?")
 IMAGE_HOSTS_TTL_S = 60.0
+
+
+def framed_by(policy: str, origins: list[str]) -> str:
+    """`policy` with its frame-ancestors directive replaced by `origins` ('none' if there are none):
+    each an https origin, as for image hosts, so none can end the directive or add a source."""
+    sources = " ".join(origin for origin in origins if _IMAGE_HOST.fullmatch(origin)) or "'none'"
+    kept = [part.strip() for part in policy.split(";") if part.split()[:1] != ["frame-ancestors"]]
+    return "; ".join([*filter(None, kept), f"frame-ancestors {sources}"])
 
 
 class ConnectionsPerAddressLimit:

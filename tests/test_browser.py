@@ -174,7 +174,12 @@ def test_live_feed_end_to_end(
     for name in names:
         expect(page.locator("#feed .tweet__name", has_text=name)).to_be_visible()
     assert page.locator("#feed img[src='x'], #feed script").count() == 0
-    assert page.evaluate("document.scripts.length") == 1  # the page's own module only
+    # The page's own scripts only, by their hashed static names: feed.js and audience.js.
+    scripts = page.evaluate("[...document.scripts].map((s) => new URL(s.src).pathname)")
+    assert [re.sub(r"\.[0-9a-f]{12}\.js$", ".js", path) for path in scripts] == [
+        "/static/feed/feed.js",
+        "/static/feed/audience.js",
+    ]
 
     # c. The server restarts; tweets stored meanwhile come back through the API, once each.
     server.stop()

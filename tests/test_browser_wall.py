@@ -167,7 +167,9 @@ def _store_showcase() -> None:
 
 def _shoot(page, tmp_path, name: str) -> None:
     page.evaluate("document.fonts.ready.then(() => true)")
-    page.wait_for_function("[...document.images].every(img => img.complete)")
+    # The images on screen have loaded (lazy ones below the fold or in a hidden list never do).
+    on_screen = "(i) => i.offsetParent !== null && i.getBoundingClientRect().top < innerHeight"
+    page.wait_for_function(f"() => [...document.images].filter({on_screen}).every((i) => i.complete)")
     path = tmp_path / name
     page.screenshot(path=path)
     assert path.stat().st_size > 10_000

@@ -1,6 +1,8 @@
 """A post's images, videos and GIFs, read from each network's own shape into one (feed/media.py),
 stored with the post and sent to pages in the tweet shape."""
 
+import json
+
 import pytest
 
 from blueskyemulator import records
@@ -139,7 +141,9 @@ def test_media_are_stored_with_the_post_and_sent_in_the_tweet_shape(db):
     tweets_ingest(tweets=[normalize(message)])
     _, items, _ = topic_history_items(slug="python")
     [(_, item)] = items
-    assert '"media":[{"type":"photo","url":"https://pbs.twimg.com/p.jpg","width":640,"height":480,' in item
+    assert json.loads(item)["media"] == [
+        {"type": "photo", "url": "https://pbs.twimg.com/p.jpg", "width": 640, "height": 480, "alt": "Stage"}
+    ]
 
 
 def test_each_network_conversion_fills_media():

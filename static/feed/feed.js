@@ -307,6 +307,7 @@ class LiveFeed {
     conn.silenceTimer = setTimeout(() => conn.socket.close(), SILENCE_MS);
     let message;
     try { message = JSON.parse(data); } catch { return; }
+    document.dispatchEvent(new CustomEvent("tweetsite:frame", { detail: message })); // audience.js counts posts
     if (["hide", "show", "edit", "pin", "unpin"].includes(message.type)) return this.onDecision(conn, message);
     if (message.type === "wall") return this.onWall?.(message.wall);
     if (message.type !== "history" && message.type !== "tweets") return; // ping, unknown: ignore
@@ -485,6 +486,7 @@ function initHome(root) {
     }
     for (const stale of cards.values()) stale.remove();
     root.querySelector("[data-topics-empty]").hidden = list.children.length > 0;
+    root.dispatchEvent(new CustomEvent("tweetsite:topics", { detail: topics })); // audience.js's sparklines
   };
   const poll = async () => {
     try {

@@ -104,7 +104,7 @@ class ProfileBook:
                 if response.status != 200:
                     raise aiohttp.ClientError(f"HTTP {response.status}: {(await response.text())[:200]}")
                 body = await response.json(content_type=None)
-            found = {author.did: author for author in _authors(body)}
+            found = {author.did: author for author in profile_authors(body)}
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -129,7 +129,8 @@ class ProfileBook:
             self._cache.popitem(last=False)
 
 
-def _authors(body: object) -> list[BlueskyAuthor]:
+def profile_authors(body: object) -> list[BlueskyAuthor]:
+    """The authors in a getProfiles answer (`{"profiles": [...]}`); malformed entries are skipped."""
     profiles = body.get("profiles") if isinstance(body, dict) else None
     authors = []
     for profile in profiles if isinstance(profiles, list) else ():

@@ -78,6 +78,37 @@ def rule_hashtags(query: str) -> list[str]:
     return list(dict.fromkeys(tag.casefold() for tag in _RULE_HASHTAG.findall(unquoted)))
 
 
+def hashtag_rules(topics: list[TopicRule]) -> tuple[dict[str, Rule], set[str], list[RuleOutcome]]:
+    """Each topic's compiled rule, by slug, and the hashtags they follow; a rule that is invalid or
+    has no #hashtag is refused alone, with its reason."""
+    rules, tags, outcomes = {}, set(), []
+    for topic in topics:
+        try:
+            rule = compile_rule(topic.query)
+        except RuleError as error:
+            outcomes.append(RuleOutcome(slug=topic.slug, query=topic.query, error=str(error)))
+            continue
+        topic_tags = rule_hashtags(topic.query)
+        if not topic_tags:
+            outcomes.append(RuleOutcome(slug=topic.slug, query=topic.query, error=NO_HASHTAG))
+            continue
+        rules[topic.slug] = rule
+        tags.update(topic_tags)
+        outcomes.append(RuleOutcome(slug=topic.slug, query=topic.query))
+    return rules, tags, outcomes
+
+
+def status_topics(rules: dict[str, Rule], post: NormalizedTweet, facts: PostFacts) -> tuple[str, ...]:
+    """The topics whose whole rule a status matches: its text and content warning, its author's
+    local name (`from:`), and its facts."""
+    text = f"{post.text}\n{post.entities.get('spoiler_text') or ''}"
+    username = post.author_username.split("@", 1)[0]
+    kwargs = facts.kwargs()
+    return tuple(
+        slug for slug, rule in rules.items() if rule.matches(text=text, author_username=username, **kwargs)
+    )
+
+
 def snowflake_at(moment: float) -> int:
     """Mastodon's status id for a Unix time (milliseconds << 16): a `min_id` cursor at that time."""
     return int(moment * 1000) << 16
@@ -137,36 +168,13 @@ class MastodonSource:
     # --- Rules ----------------------------------------------------------------------------
 
     async def sync_rules(self, topics: list[TopicRule]) -> list[RuleOutcome]:
-        rules, tags, outcomes = {}, set(), []
-        for topic in topics:
-            try:
-                rule = compile_rule(topic.query)
-            except RuleError as error:
-                outcomes.append(RuleOutcome(slug=topic.slug, query=topic.query, error=str(error)))
-                continue
-            topic_tags = rule_hashtags(topic.query)
-            if not topic_tags:
-                outcomes.append(RuleOutcome(slug=topic.slug, query=topic.query, error=NO_HASHTAG))
-                continue
-            rules[topic.slug] = rule
-            tags.update(topic_tags)
-            outcomes.append(RuleOutcome(slug=topic.slug, query=topic.query))
+        rules, tags, outcomes = hashtag_rules(topics)
         self._rules = rules
         if tags != self._tags:
             logger.info("%s: following %d hashtags: %s", self.name, len(tags), ", ".join(sorted(tags)))
             self._tags = tags
             self._tags_changed.set()
         return outcomes
-
-    def _topics_of(self, post: NormalizedTweet, facts: PostFacts) -> tuple[str, ...]:
-        text = f"{post.text}\n{post.entities.get('spoiler_text') or ''}"
-        username = post.author_username.split("@", 1)[0]
-        kwargs = facts.kwargs()
-        return tuple(
-            slug
-            for slug, rule in self._rules.items()
-            if rule.matches(text=text, author_username=username, **kwargs)
-        )
 
     # --- Running ------------------------------------------------------------------------------
 
@@ -374,7 +382,7 @@ class MastodonSource:
         if post.network_id in self._seen:
             return
         self._seen.remember(post.network_id)
-        if topics := self._topics_of(post, mastodon_facts(status)):
+        if topics := status_topics(self._rules, post, mastodon_facts(status)):
             await deliver(with_topics(post, topics))
 
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from feed.media import bluesky_media
 from feed.normalize import MAX_TEXT_CHARS, NormalizedTweet, PayloadError, storable
 
 POST_COLLECTION = "app.bsky.feed.post"
@@ -99,6 +100,7 @@ def bluesky_post(
         topic_slugs=topic_slugs,
         raw={**clean, **_x_like_parts(record)},
         source=SOURCE,
+        media=tuple(bluesky_media(author.did, record)),
     )
 
 

@@ -50,6 +50,7 @@ def post_edit(*, post: NormalizedTweet) -> list[TopicBatch] | None:
             .values_list("pk", "slug")
         )
         tweet.text, tweet.entities, tweet.raw, tweet.lang = post.text, post.entities, post.raw, post.lang
+        tweet.media = list(post.media)
         # A Bluesky post delivered before its author's profile arrived gets the author this way.
         tweet.author_username = post.author_username
         tweet.author_name = post.author_name
@@ -58,6 +59,7 @@ def post_edit(*, post: NormalizedTweet) -> list[TopicBatch] | None:
             update_fields=[
                 "text",
                 "entities",
+                "media",
                 "raw",
                 "lang",
                 "author_username",

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import nh3
 
+from feed.media import mastodon_media
 from feed.normalize import MAX_TEXT_CHARS, NormalizedTweet, PayloadError, _parse_time, storable
 
 # What survives sanitising: the markup Mastodon itself sends (entities/Status.md, `content`), no
@@ -84,6 +85,7 @@ def status_post(status: Any, *, topic_slugs: tuple[str, ...] = ()) -> Normalized
         raw=_envelope(status, shown, account),
         source="mastodon",
         permalink=_http(shown.get("url"))[:500],
+        media=tuple(mastodon_media(shown)),
     )
 
 

@@ -155,6 +155,8 @@ class Tweet(models.Model):
     created_at = models.DateTimeField()
     received_at = models.DateTimeField(auto_now_add=True)
     entities = models.JSONField(default=dict, blank=True)
+    # Images, videos and GIFs in one shape for every network (feed/media.py).
+    media = models.JSONField(default=list, blank=True)
     raw = models.JSONField(default=dict, blank=True)
 
     class Meta:

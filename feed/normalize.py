@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from feed.media import x_media
+
 # X's own ids are 64-bit integers: at most 20 digits. Anything else is not an X id.
 X_ID_PATTERN = re.compile(r"[0-9]{1,20}")  # used with fullmatch: `$` would let "123\n" through
 # X's longest posts (long-form, premium accounts) are 25,000 characters; more is not a real tweet.
@@ -46,6 +48,7 @@ class NormalizedTweet:
     raw: dict[str, Any] = field(default_factory=dict)
     source: str = "x"  # which network: Tweet.Source
     permalink: str = ""  # the post's URL, where its network's id does not give it
+    media: tuple[dict[str, Any], ...] = ()  # images, videos, GIFs in feed/media.py's shape
 
     @property
     def key(self) -> tuple[str, str]:
@@ -83,6 +86,7 @@ def normalize(payload: Any) -> NormalizedTweet:
         entities=_valid_entities(data.get("entities"), len(text)),
         topic_slugs=_matching_tags(payload),
         raw=payload,
+        media=tuple(x_media(payload)),
     )
 
 

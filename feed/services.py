@@ -322,5 +322,6 @@ def _new_row(t: NormalizedTweet) -> Tweet:
         author_name=t.author_name,
         author_avatar_url=t.author_avatar_url,
         entities=t.entities,
+        media=list(t.media),
         raw=t.raw,
     )

@@ -101,6 +101,9 @@ class MastodonInstance(models.Model):
     mode = models.CharField(max_length=16, blank=True, help_text="streaming, polling or failing")
     state = models.CharField(max_length=300, blank=True, help_text="what the worker last said of it")
     state_at = models.DateTimeField(null=True, blank=True)
+    # Where the instance serves avatars and media (often a host of its own, files.<domain>), as the
+    # worker saw them: pages may load images from these (the CSP's img-src, tweetsite/settings.py).
+    image_hosts = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["base_url"]
@@ -110,3 +113,14 @@ class MastodonInstance(models.Model):
 
     def __repr__(self) -> str:
         return f"<MastodonInstance {self.base_url} token={'set' if self.access_token else 'none'}>"
+
+
+MAX_IMAGE_HOSTS = 8  # per instance: one or two in practice; a bound against a hostile server
+
+
+def mastodon_image_hosts() -> list[str]:
+    """The active instances' image hosts, for the Content-Security-Policy (settings.IMAGE_HOSTS_FROM)."""
+    rows = MastodonInstance.objects.filter(is_active=True).values_list("image_hosts", flat=True)
+    return sorted(
+        {host for hosts in rows if isinstance(hosts, list) for host in hosts if isinstance(host, str)}
+    )

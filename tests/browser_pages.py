@@ -1,5 +1,6 @@
-"""Chromium pages for the browser tests: Debian's Chromium, a stand-in avatar CDN, and every page
-served under a strict Content-Security-Policy whose violations the tests can assert on."""
+"""Chromium pages for the browser tests: Debian's Chromium, stand-ins for the networks' image hosts,
+and every page served under a strict Content-Security-Policy (with the server's own img-src, so the
+hosts it names are the ones images may come from) whose violations the tests can assert on."""
 
 import re
 
@@ -9,14 +10,15 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 VIEWPORT = {"width": 1280, "height": 800}
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https://pbs.twimg.com; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; {img_src}; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 AVATAR_COLOURS = ["#2f6fdf", "#d9485f", "#0e9f6e", "#9b5de5", "#f08c00", "#0b7285"]
 
 
 def _avatar(route: Route) -> None:
-    """Stand-in for X's avatar CDN: a generated portrait, or 404 for URLs containing "broken"."""
+    """Stand-in for the networks' image hosts (none is reachable from here): a generated portrait,
+    or 404 for URLs containing "broken"."""
     url = route.request.url
     if "broken" in url:
         route.fulfill(status=404, body="")
@@ -39,7 +41,11 @@ def _with_csp(route: Route) -> None:
         route.fallback()
         return
     response = route.fetch()
-    route.fulfill(response=response, headers={**response.headers, "content-security-policy": CSP})
+    served = response.headers.get("content-security-policy", "")
+    directives = [d.strip() for d in served.split(";")]
+    img_src = next((d for d in directives if d.startswith("img-src")), "img-src 'self'")
+    policy = CSP.format(img_src=img_src)
+    route.fulfill(response=response, headers={**response.headers, "content-security-policy": policy})
 
 
 def new_page(browser: Browser) -> Page:
@@ -48,7 +54,7 @@ def new_page(browser: Browser) -> Page:
     context = browser.new_context(
         viewport=VIEWPORT, reduced_motion="reduce", permissions=["local-network-access"]
     )
-    context.route("https://pbs.twimg.com/**", _avatar)
+    context.route(re.compile(r"^https://"), _avatar)
     context.route(re.compile(r"^http://127\.0\.0\.1:\d+/"), _with_csp)
     page = context.new_page()
     page.set_default_timeout(10_000)

@@ -61,8 +61,10 @@ async def test_tweet_carries_the_documented_fields(topic):
         "author",
         "lang",
         "topics",
+        "media",
     }
     assert tweet["source"] == "x"
+    assert tweet["media"] == []
     assert set(tweet["author"]) == {"id", "username", "name", "avatar_url"}
     assert tweet["url"] == f"https://x.com/alice/status/{tweet['id']}"
     assert tweet["topics"] == ["python"]

@@ -6,13 +6,14 @@ import contextlib
 import time
 
 import pytest
+from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 
 from feed.mastodon import status_post
 from feed.models import Topic, TopicPost, Tweet
 from feed.rendering import tweet_html
 from mastodonemulator import MastodonEmulator
-from streamer.models import MastodonInstance
+from streamer.models import MastodonInstance, mastodon_image_hosts
 from streamer.sources.mastodon import NO_HASHTAG, MastodonSource, mastodon_sources, rule_hashtags
 from streamer.worker import StreamWorker
 
@@ -323,3 +324,24 @@ async def test_an_instance_added_in_the_admin_is_followed_without_a_restart_and_
         task.cancel()
         await asyncio.wait([task], timeout=15)
     assert await stored_texts() == ["added while running #cats"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_hosts_an_instance_serves_images_from_are_recorded_for_the_pages_policy(masto):
+    await topic()
+    row = await MastodonInstance.objects.acreate(base_url=masto.base_url, access_token=TOKEN)
+    source = streaming(masto, instance_id=row.pk)
+
+    async def recorded() -> list[str]:
+        return await database_sync_to_async(mastodon_image_hosts)()
+
+    async with running(source):
+        assert await masto.wait_subscribed_async(1)
+        masto.emit("No tag followed", account="alice", media=[{"url": "https://elsewhere.example/x.png"}])
+        masto.emit("Slides #cats", account="alice", media=[{"description": "Slide 1"}])
+        await eventually(lambda: Tweet.objects.aexists())
+        await eventually(lambda: _equal(recorded(), ["https://a.example", "https://files.a.example"]))
+
+
+async def _equal(value, expected) -> bool:
+    return await value == expected

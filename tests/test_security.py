@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from feed.models import Topic
 from feed.rendering import tweet_html
 from feed.security import CLOSE_TOO_MANY_CONNECTIONS, AttemptBuckets
+from streamer.models import MastodonInstance
 from tweetsite.asgi import application
 
 from conftest import ROOT, SERVERS
@@ -217,3 +218,24 @@ def test_the_servers_refuse_an_oversized_frame_unread(server_kind, transactional
     # Before any app code runs (which would close with 4400): uvicorn says 1009 "message too big";
     # Daphne (autobahn's failByDrop) drops the connection without a close frame.
     assert (closed.code if closed else None) == {"uvicorn": 1009, "daphne": None}[server_kind]
+
+
+@pytest.mark.django_db
+def test_images_load_only_from_the_networks_hosts_and_the_instances_the_worker_saw(client):
+    MastodonInstance.objects.create(
+        base_url="https://a.example", image_hosts=["https://files.a.example", "https://evil; script-src *"]
+    )
+    MastodonInstance.objects.create(
+        base_url="https://off.example", is_active=False, image_hosts=["https://off.cdn"]
+    )
+    policy = client.get("/").headers["Content-Security-Policy"]
+    img_src = next(part.split()[1:] for part in policy.split(";") if part.strip().startswith("img-src"))
+    assert img_src == [
+        "'self'",
+        "data:",
+        "https://pbs.twimg.com",
+        "https://cdn.bsky.app",
+        "https://video.bsky.app",
+        "https://files.a.example",
+    ]
+    assert "script-src *" not in policy

@@ -13,7 +13,7 @@ import sys
 import aiohttp
 import pytest
 
-from streamer.sources.x import EXPANSIONS, TWEET_FIELDS, USER_FIELDS
+from streamer.sources.x import EXPANSIONS, MEDIA_FIELDS, TWEET_FIELDS, USER_FIELDS
 from streamer.x_session import make_x_session
 from xemulator import XEmulator
 from xemulator.payloads import OPERATIONAL_DISCONNECT, TOO_MANY_CONNECTIONS, extract_entities
@@ -363,3 +363,30 @@ async def test_a_reference_to_a_post_x_cannot_find_is_reported_in_errors(emu):
         "1234567890",
         "referenced_tweets.id",
     )
+
+
+@pytest.mark.asyncio
+async def test_media_are_sent_in_includes_media_with_the_fields_asked_for(emu):
+    emu.add_rule("from:alice")
+    client = Recorder()
+    photo = {
+        "type": "photo",
+        "url": "https://pbs.twimg.com/media/a.jpg",
+        "width": 800,
+        "height": 600,
+        "alt_text": "The stage",
+    }
+    video = {"type": "video", "preview_image_url": "https://pbs.twimg.com/v.jpg", "duration_ms": 4000}
+    async with streaming(
+        emu, client, expansions=EXPANSIONS, tweet_fields=TWEET_FIELDS, media_fields=MEDIA_FIELDS
+    ):
+        emu.emit(text="Look", author=ALICE, media=[photo, video], possibly_sensitive=True)
+        assert await until(lambda: client.raw_lines)
+    message = json.loads(client.raw_lines[0])
+    keys = message["data"]["attachments"]["media_keys"]
+    assert [key.split("_")[0] for key in keys] == ["3", "7"]  # X's type numbers
+    assert message["includes"]["media"] == [
+        {"media_key": keys[0], **photo},
+        {"media_key": keys[1], "type": "video", "preview_image_url": "https://pbs.twimg.com/v.jpg"},
+    ]  # duration_ms was not asked for
+    assert message["data"]["possibly_sensitive"] is True

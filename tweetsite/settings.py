@@ -228,13 +228,21 @@ SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Tweets are untrusted: no inline script may run, whatever slips into a page. Avatars come from
-# X's image host over https; sockets and API calls go to this origin only.
+# Tweets are untrusted: no inline script may run, whatever slips into a page. Avatars and media
+# load only from the networks' own image hosts, named one by one (never "https:" for any host):
+# IMAGE_HOSTS, plus the media hosts the worker has seen on each active Mastodon instance (an
+# instance serves its images from a host of its own, e.g. files.mastodon.social), read by
+# IMAGE_HOSTS_FROM. `{image_hosts}` in the policy is replaced by them. Sockets and API calls go to
+# this origin only.
+IMAGE_HOSTS = env.list(
+    "IMAGE_HOSTS", default=["https://pbs.twimg.com", "https://cdn.bsky.app", "https://video.bsky.app"]
+)
+IMAGE_HOSTS_FROM = "streamer.models.mastodon_image_hosts"
 CONTENT_SECURITY_POLICY = env.str(
     "DJANGO_CONTENT_SECURITY_POLICY",
     default=(
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' https: data:; connect-src 'self'; object-src 'none'; "
+        "img-src 'self' data: {image_hosts}; connect-src 'self'; object-src 'none'; "
         "base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
     ),
 )

@@ -24,6 +24,7 @@ class StreamConnection:
             "tweet_fields": p.split_param(query.get("tweet.fields")),
             "expansions": p.split_param(query.get("expansions")),
             "user_fields": p.split_param(query.get("user.fields")),
+            "media_fields": p.split_param(query.get("media.fields")),
         }
         self.opened_at = p.iso_now()
         self.stalled = False

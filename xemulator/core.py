@@ -220,6 +220,8 @@ class EmulatorCore:
         quote_of: str | int | None = None,
         retweet_of: str | int | None = None,
         media_keys: list[str] = (),
+        media: list[dict] = (),
+        possibly_sensitive: bool = False,
     ) -> dict | None:
         """Publish a Post; returns the message queued to the stream, or None.
 
@@ -232,6 +234,11 @@ class EmulatorCore:
         emitted Post's id; one the emulator never emitted is referenced all the
         same and reported missing, as X reports a deleted post. A repost's empty
         ``text`` becomes X's ``RT @author: <their text>``.
+
+        ``media``: X media objects without their keys (``{"type": "photo", "url", "width",
+        "height", "alt_text"}``; a video or GIF has ``preview_image_url``); each gets a key, listed in
+        ``attachments.media_keys`` and sent in ``includes.media`` to a stream that asks for them.
+        ``possibly_sensitive`` marks the Post as X does.
         """
         user = p.full_user(DEFAULT_AUTHOR if author is None else author)
         user.setdefault("username", "user")
@@ -252,6 +259,7 @@ class EmulatorCore:
             original, original_author = referenced[str(retweet_of)]
             text = f"RT @{original_author['username']}: {original['text']}"
         tid = self._new_id() if tweet_id is None else str(tweet_id)
+        media_objects = p.full_media(tid, list(media))
         tweet = p.full_tweet(
             tweet_id=tid,
             text=text,
@@ -259,8 +267,9 @@ class EmulatorCore:
             created_at=created_at or p.iso_now(),
             lang=lang,
             references=references,
-            media_keys=media_keys,
+            media_keys=[*media_keys, *(m["media_key"] for m in media_objects)],
         )
+        tweet["possibly_sensitive"] = bool(possibly_sensitive)
         facts = x_facts({"data": tweet})
         matching = self.rulebook.matching(text=text, author_username=user["username"], facts=facts)
         record = {"tweet": tweet, "author": user, "matching_rules": matching, "delivered": False}
@@ -270,7 +279,7 @@ class EmulatorCore:
             return None
         message = None
         for conn in self.connections:
-            msg = p.render(tweet, user, matching, **conn.fields, referenced=referenced)
+            msg = p.render(tweet, user, matching, **conn.fields, referenced=referenced, media=media_objects)
             if conn.send(p.dumps(msg) + b"\r\n") and message is None:
                 message = msg
         if message is not None:

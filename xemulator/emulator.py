@@ -171,6 +171,8 @@ class XEmulator:
         quote_of: str | int | None = None,
         retweet_of: str | int | None = None,
         media_keys: list[str] = (),
+        media: list[dict] = (),
+        possibly_sensitive: bool = False,
     ) -> dict | None:
         """Publish a Post. Returns the message queued to the connected stream
         (``data``/``includes``/``matching_rules``), or None if no rule matched,
@@ -190,6 +192,8 @@ class XEmulator:
             quote_of=quote_of,
             retweet_of=retweet_of,
             media_keys=media_keys,
+            media=media,
+            possibly_sensitive=possibly_sensitive,
         )
 
     def emit_raw(self, data: bytes | str, newline: bool = True) -> int:

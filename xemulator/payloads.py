@@ -67,6 +67,12 @@ DEFAULT_USER_METRICS = {
 # includes.users).
 REFERENCED_TWEETS = "referenced_tweets.id"
 REFERENCED_AUTHORS = "referenced_tweets.id.author_id"
+# The expansion that puts a Post's media objects in includes.media; `media_key` and `type` are
+# always there, the rest only as `media.fields` asks (X's media object).
+MEDIA_EXPANSION = "attachments.media_keys"
+MEDIA_FIELDS = ("url", "preview_image_url", "width", "height", "alt_text", "duration_ms", "variants")
+# X's media keys start with the media type's number: 3 photo, 7 video, 16 animated GIF.
+MEDIA_KEY_PREFIX = {"photo": "3", "video": "7", "animated_gif": "16"}
 
 _HASHTAG = re.compile(r"(?<![\w&])[#＃](\w*[^\W\d_]\w*)")
 _CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:[._][A-Za-z]{1,2})?)(?!\w)")
@@ -269,7 +275,9 @@ def render(
     tweet_fields: list[str],
     expansions: list[str],
     user_fields: list[str],
+    media_fields: list[str] = (),
     referenced: dict[str, tuple[dict, dict]] | None = None,
+    media: list[dict] = (),
 ) -> dict:
     """One stream message for a connection that asked for these fields.
 
@@ -283,6 +291,9 @@ def render(
     ``referenced_tweets.id.author_id`` their authors join ``includes.users``.
     A referenced id the emulator does not know gets X's "Not Found Error" in
     ``errors`` instead.
+
+    ``media``: the Post's media objects (each with its ``media_key``), sent in ``includes.media``
+    with the ``attachments.media_keys`` expansion, with the fields ``media.fields`` asks for.
     """
     wanted = set(tweet_fields)
     if "author_id" in expansions:
@@ -301,6 +312,8 @@ def render(
             includes["tweets"] = [_tweet_data(ref, wanted_ref) for ref, _ in included]
         if errors:
             message["errors"] = errors
+    if media and MEDIA_EXPANSION in expansions:
+        includes["media"] = [_media_data(item, media_fields) for item in media]
     if users:
         distinct: dict[str, dict] = {}
         for user in users:
@@ -320,6 +333,26 @@ def _tweet_data(tweet: dict, wanted: set[str]) -> dict:
                 continue
             data[field] = tweet[field]
     return data
+
+
+def _media_data(media: dict, media_fields: list[str]) -> dict:
+    data = {"media_key": media["media_key"], "type": media["type"]}
+    for field in MEDIA_FIELDS:
+        if field in media_fields and field in media:
+            data[field] = media[field]
+    return data
+
+
+def full_media(tweet_id: str, media: list[dict]) -> list[dict]:
+    """Media objects for a Post: each given one (``type`` photo, video or animated_gif, and its
+    fields) with a media key of X's form, "<type number>_<id>"."""
+    objects = []
+    for index, item in enumerate(media):
+        kind = item.get("type", "photo")
+        if kind not in MEDIA_KEY_PREFIX:
+            raise ValueError(f"media type {kind!r}: expected photo, video or animated_gif")
+        objects.append({**item, "type": kind, "media_key": f"{MEDIA_KEY_PREFIX[kind]}_{tweet_id}{index}"})
+    return objects
 
 
 def _user_data(author: dict, user_fields: list[str]) -> dict:

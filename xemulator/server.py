@@ -12,8 +12,9 @@ Control endpoints (no auth; refused unless the peer is loopback):
 
 * ``GET  /_emulator/state[?full=1]``
 * ``POST /_emulator/emit`` ``{"text", "author"?, "tweet_id"?, "created_at"?, "lang"?,
-  "reply_to"?, "quote_of"?, "retweet_of"?, "media_keys"?}`` (ids of emitted Posts; ``author`` may
-  carry ``created_at`` and ``public_metrics``)
+  "reply_to"?, "quote_of"?, "retweet_of"?, "media_keys"?, "media"?, "possibly_sensitive"?}`` (ids
+  of emitted Posts; ``author`` may carry ``created_at`` and ``public_metrics``; ``media``: X media
+  objects without keys, see ``EmulatorCore.emit``)
 * ``POST /_emulator/emit_raw[?newline=0]`` body = the raw bytes
 * ``POST /_emulator/fail`` ``{"status": 503, "count": 1, "body"?: {...}}``
 * ``POST /_emulator/drop`` | ``/_emulator/stall`` (``{"stalled": false}`` resumes)
@@ -153,6 +154,8 @@ async def control_emit(request: web.Request) -> web.Response:
         lang=body.get("lang", "en"),
         reply_to=body.get("reply_to"),
         media_keys=body.get("media_keys") or [],
+        media=body.get("media") or [],
+        possibly_sensitive=bool(body.get("possibly_sensitive")),
         quote_of=body.get("quote_of"),
         retweet_of=body.get("retweet_of"),
     )

@@ -95,6 +95,46 @@ function avatar(author, large) {
   return img;
 }
 
+// An image address a page may load: the networks' https hosts (the CSP names them), or this site.
+const imageUrl = (value) => {
+  const url = str(value);
+  return url.startsWith("https://") || (url.startsWith("/") && !url.startsWith("//")) ? url : "";
+};
+
+// A post's images, videos and GIFs (feed/media.py's shape): lazy, sized from their width and height
+// before they load (nothing jumps on a projector), with their alt text. A video or GIF shows its
+// preview with a play mark and links to the post; an image that fails gives way to its alt text.
+function renderMedia(tweet) {
+  const items = (Array.isArray(tweet.media) ? tweet.media : []).filter((m) => m && imageUrl(m.url)).slice(0, 4);
+  if (!items.length) return null;
+  const grid = el("div", "tweet__media");
+  grid.dataset.count = String(items.length);
+  for (const media of items) {
+    const moving = media.type === "video" || media.type === "gif";
+    const alt = str(media.alt);
+    const img = el("img", "tweet__image", undefined, { alt, loading: "lazy", decoding: "async" });
+    if (Number.isSafeInteger(media.width) && Number.isSafeInteger(media.height)) {
+      Object.assign(img, { width: media.width, height: media.height });
+    }
+    img.referrerPolicy = "no-referrer";
+    const url = str(tweet.url);
+    const frame = moving && url.startsWith("https://")
+      ? el("a", "tweet__medium", undefined, { href: url, target: "_blank", rel: "noopener noreferrer" })
+      : el("div", "tweet__medium");
+    frame.dataset.type = str(media.type);
+    img.addEventListener("error", () => {
+      const missing = el("span", "tweet__image-missing", alt ? `Image unavailable: ${alt}` : "Image unavailable");
+      img.replaceWith(missing);
+      frame.classList.add("is-broken");
+    }, { once: true });
+    img.src = imageUrl(media.url);
+    frame.append(img);
+    if (moving) frame.append(el("span", "tweet__play", media.type === "gif" ? "GIF" : "▶", { title: "Play on the network" }));
+    grid.append(frame);
+  }
+  return grid;
+}
+
 // The networks a post can come from (Tweet.Source), as its badge names them.
 const NETWORKS = { x: "X", bluesky: "Bluesky", mastodon: "Mastodon" };
 
@@ -128,6 +168,8 @@ function renderTweet(tweet, large) {
   text.innerHTML = str(tweet.html); // the one innerHTML: server-rendered and escaped
   const body = el("div", "tweet__body");
   body.append(meta, text);
+  const media = renderMedia(tweet);
+  if (media) body.append(media);
   const card = el("article", "tweet__card");
   card.append(avatar(author, large), body);
   item.append(card);

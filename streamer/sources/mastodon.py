@@ -42,7 +42,7 @@ from feed.normalize import NormalizedTweet, PayloadError
 from feed.rule_check import RuleOutcome
 from feed.rule_facts import PostFacts, mastodon_facts
 from feed.rules import Rule, RuleError, compile_rule
-from streamer.models import MastodonInstance
+from streamer.models import MAX_IMAGE_HOSTS, MastodonInstance
 from streamer.sources import Deliver, OnState, PostEdited, PostRemoved, Source, TopicRule
 
 logger = logging.getLogger(__name__)
@@ -159,6 +159,7 @@ class MastodonSource:
         self._stream_retry_at = 0.0
         self._stream_lost_at: float | None = None
         self.mode = ""
+        self._image_hosts: set[str] = set()  # recorded on the instance's row (MastodonInstance)
         self._session: aiohttp.ClientSession | None = None
         self._on_state: OnState = lambda state, detail: None
 
@@ -383,7 +384,23 @@ class MastodonSource:
             return
         self._seen.remember(post.network_id)
         if topics := status_topics(self._rules, post, mastodon_facts(status)):
+            await self._note_image_hosts(post)
             await deliver(with_topics(post, topics))
+
+    async def _note_image_hosts(self, post: NormalizedTweet) -> None:
+        """Record where this instance serves the post's avatar and media, once per new host: pages
+        may load images only from hosts the Content-Security-Policy names."""
+        urls = [post.author_avatar_url, *(item["url"] for item in post.media)]
+        hosts = {f"https://{parts.netloc}" for parts in map(urlsplit, urls) if parts.scheme == "https"}
+        fresh = hosts - self._image_hosts
+        if not fresh or self.instance_id is None or len(self._image_hosts) >= MAX_IMAGE_HOSTS:
+            return
+        self._image_hosts.update(fresh)
+        known = sorted(self._image_hosts)[:MAX_IMAGE_HOSTS]
+        try:
+            await database_sync_to_async(_record_image_hosts)(self.instance_id, known)
+        except Exception:
+            logger.exception("%s: could not record its image hosts", self.name)
 
 
 NO_HASHTAG = (
@@ -401,6 +418,13 @@ def _reset_in(value: str | None) -> float | None:
     except ValueError:
         return None
     return max(0.0, moment.timestamp() - time.time())
+
+
+def _record_image_hosts(instance_id: int, hosts: list[str]) -> None:
+    row = MastodonInstance.objects.filter(pk=instance_id).first()
+    if row is not None:
+        merged = sorted({*row.image_hosts, *hosts})[:MAX_IMAGE_HOSTS]
+        MastodonInstance.objects.filter(pk=instance_id).update(image_hosts=merged)
 
 
 def _record_mode(instance_id: int, mode: str, detail: str) -> None:

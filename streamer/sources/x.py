@@ -31,8 +31,10 @@ TWEET_FIELDS = [
     "referenced_tweets",
     "possibly_sensitive",
 ]
-EXPANSIONS = ["author_id", "referenced_tweets.id", "referenced_tweets.id.author_id"]
+EXPANSIONS = ["author_id", "referenced_tweets.id", "referenced_tweets.id.author_id", "attachments.media_keys"]
 USER_FIELDS = ["name", "username", "profile_image_url", "public_metrics", "created_at"]
+# Images on the page and wall (feed/media.py): sized before they load, with their alt text.
+MEDIA_FIELDS = ["url", "preview_image_url", "type", "width", "height", "alt_text"]
 # X sends a keep-alive CRLF every 20 s; silence for longer than this means a stalled connection,
 # and aiohttp's read timeout makes Tweepy reconnect.
 STALL_TIMEOUT_S = 21.0
@@ -135,7 +137,12 @@ class XSource:
             started = time.monotonic()
             on_state("connecting", self.base_url)
             try:
-                await client.filter(tweet_fields=TWEET_FIELDS, expansions=EXPANSIONS, user_fields=USER_FIELDS)
+                await client.filter(
+                    tweet_fields=TWEET_FIELDS,
+                    expansions=EXPANSIONS,
+                    user_fields=USER_FIELDS,
+                    media_fields=MEDIA_FIELDS,
+                )
             finally:
                 if not client.session.closed:
                     await client.session.close()

@@ -14,7 +14,7 @@ Contract, for all three: each pass over the sample delivers every line some topi
 post (a fresh id, now as its time), so it is stored again and shows on top; one post every 1/rate
 seconds; with none matching in a whole pass, the next pass waits IDLE_PASS_WAIT_S. An invalid rule
 is refused alone, with its reason. Images point at this site's copies (replay_media.py), so they
-show without the network.
+show without the network: each replay delivers posts it converted itself, images rewritten.
 """
 
 import asyncio
@@ -25,11 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from feed.normalize import PayloadError
+from feed.normalize import NormalizedTweet, PayloadError, normalize
 from feed.rule_check import RuleOutcome
 from feed.rule_facts import x_facts
 from feed.rules import Rule, RuleError, compile_rule
 from streamer.sources import Deliver, OnState, TopicRule
+from streamer.sources.replay_media import with_local_media
 
 logger = logging.getLogger(__name__)
 
@@ -139,8 +140,10 @@ class ReplaySource(SampleReplay):
     def usable(self, line: Any) -> bool:
         return isinstance(line, dict) and isinstance(line.get("data"), dict)
 
-    def next_post(self, message: dict[str, Any]) -> dict[str, Any] | None:
-        return self.replayed(message)
+    def next_post(self, message: dict[str, Any]) -> NormalizedTweet | None:
+        """Normalised here rather than by the worker, so its images can be pointed at this site."""
+        fresh = self.replayed(message)
+        return with_local_media(normalize(fresh)) if fresh is not None else None
 
     def replayed(self, message: dict[str, Any]) -> dict[str, Any] | None:
         """`message` as if it had just been posted, with the topics it matches; None if none."""

@@ -23,6 +23,7 @@ from feed.rule_prefilter import TopicMatcher
 from streamer.sources.bluesky import record_topics
 from streamer.sources.bluesky_profiles import profile_authors
 from streamer.sources.replay import DATA_DIR, SampleReplay
+from streamer.sources.replay_media import with_local_media
 
 BLUESKY_SAMPLE = DATA_DIR / "sample_bluesky.ndjson"
 BLUESKY_PROFILES = DATA_DIR / "sample_bluesky_profiles.json"
@@ -68,7 +69,7 @@ class BlueskyReplaySource(SampleReplay):
             return None
         fresh = self.replayed(event)
         author = self._authors.get(event["did"]) or BlueskyAuthor(event["did"])
-        return bluesky_post(fresh, author=author, topic_slugs=slugs)
+        return with_local_media(bluesky_post(fresh, author=author, topic_slugs=slugs))
 
     def replayed(self, event: dict[str, Any]) -> dict[str, Any]:
         """`event` as if the post had just been made: new record key, times and CID."""

@@ -24,6 +24,7 @@ from feed.rules import Rule
 from streamer.sources import TopicRule
 from streamer.sources.mastodon import hashtag_rules, snowflake_at, status_topics
 from streamer.sources.replay import DATA_DIR, SampleReplay
+from streamer.sources.replay_media import with_local_media
 
 MASTODON_SAMPLE = DATA_DIR / "sample_mastodon.ndjson"
 # The status id at the end of a `uri` (…/statuses/<id>, a boost's …/statuses/<id>/activity) or a
@@ -57,7 +58,7 @@ class MastodonReplaySource(SampleReplay):
         fresh = self.replayed(status)
         post = status_post(fresh)
         slugs = status_topics(self._topic_rules, post, mastodon_facts(fresh))
-        return with_topics(post, slugs) if slugs else None
+        return with_local_media(with_topics(post, slugs)) if slugs else None
 
     def replayed(self, status: dict[str, Any]) -> dict[str, Any]:
         """`status` as if it had just been posted: a new id, uri, url and time (for a boost, the

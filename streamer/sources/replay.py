@@ -47,9 +47,9 @@ class SampleReplay:
     replay (`usable`) and what one line gives on this pass (`next_post`: a post, or None if no
     topic follows it)."""
 
-    name = "replay"
-    network = "x"
-    sample = SAMPLE_FILE
+    name: str
+    network: str
+    sample: Path  # the bundled sample, unless another file is given
     noun = "posts"
 
     def __init__(self, *, path: Path | None = None, rate: float = 2.0) -> None:
@@ -58,6 +58,7 @@ class SampleReplay:
         self.path = Path(path) if path else self.sample
         self.rate = rate
         self._rules: list[tuple[str, Rule]] = []
+        self._refused: set[int] = set()  # lines the conversion refused: logged once, then skipped
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.path.name} at {self.rate:g}/s>"
@@ -85,11 +86,14 @@ class SampleReplay:
         on_state("streaming", f"replay of {len(lines)} {self.noun} from {self.path.name} at {rate}")
         while True:
             matched_any = False
-            for line in lines:
+            for number, line in enumerate(lines):
+                if number in self._refused:
+                    continue
                 try:
                     post = self.next_post(line)
                 except PayloadError as error:  # the samples are checked, but a --replay-file may not be
-                    logger.warning("%s: a line of %s skipped: %s", self.name, self.path.name, error)
+                    self._refused.add(number)
+                    logger.warning("%s: a post of %s skipped: %s", self.name, self.path.name, error)
                     continue
                 if post is None:
                     continue
@@ -131,6 +135,7 @@ class ReplaySource(SampleReplay):
 
     name = "replay"
     network = "x"  # replays recorded X posts
+    sample = SAMPLE_FILE
     noun = "messages"
 
     def __init__(self, *, path: Path | None = None, rate: float = 2.0) -> None:

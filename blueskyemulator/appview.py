@@ -34,6 +34,7 @@ class Account:
     active: bool = True
     status: str | None = None  # deactivated, takendown, deleted… (com.atproto.sync.subscribeRepos#account)
     posts_count: int = 0
+    followers_count: int = 0
 
     def profile_view(self) -> dict:
         """profileViewDetailed, with the fields a public (logged-out) AppView call returns."""
@@ -43,7 +44,7 @@ class Account:
         if self.avatar:
             view["avatar"] = self.avatar
         view.update(
-            followersCount=0,
+            followersCount=self.followers_count,
             followsCount=0,
             postsCount=self.posts_count,
             indexedAt=self.created_at,
@@ -69,6 +70,8 @@ class AccountBook:
         display_name: str | None = None,
         avatar: str | None = None,
         description: str | None = None,
+        followers_count: int = 0,
+        created_at: str | None = None,
     ) -> Account:
         """Add (or replace) an account; its DID defaults to a did:plc derived from the handle."""
         handle = handle.lower().removeprefix("@")
@@ -78,7 +81,10 @@ class AccountBook:
             display_name=display_name if display_name is not None else handle.split(".")[0],
             avatar=avatar,
             description=description,
+            followers_count=followers_count,
         )
+        if created_at is not None:
+            account.created_at = created_at
         old = self.by_did.get(account.did)
         if old is not None:
             self.by_handle.pop(old.handle, None)

@@ -25,7 +25,7 @@ from itertools import islice
 from aiohttp import web
 
 from . import records as r
-from .appview import Account, AccountBook
+from .appview import Account, AccountBook, xrpc_error
 from .jetstream import Event, Filter, OptionsError, Subscriber, parse_filter, parse_options_update
 from .rate import RateGenerator
 
@@ -33,6 +33,7 @@ log = logging.getLogger("blueskyemulator")
 
 BUFFER_SIZE = 200_000  # events kept for cursor replay: over three minutes at 1,000 events/s
 LOOKBACK_S = 36 * 3600  # Jetstream's cursor lookback: "36 hours by default (matching jetstream v1)"
+MAX_POST_URIS = 25  # getPosts.json: "uris" "maxLength": 25
 RECORDS_KEPT = 100_000  # posts remembered for replies, quotes, updates and deletes
 DEFAULT_HANDLE = "bsky-emulator.test"
 _RELAY_SEQ_START = 1_409_752_997  # identity/account "seq" is the relay's; any increasing number will do
@@ -67,6 +68,7 @@ class BlueskyCore:
         self.pending_resends: deque[int] = deque()
         self.profile_calls = 0
         self.profile_requests: deque[list[str]] = deque(maxlen=1000)  # the actors of each call, newest last
+        self.post_requests: deque[list[str]] = deque(maxlen=1000)  # getPosts' uris, each call
         self._relay_seq = _RELAY_SEQ_START
 
     def state(self) -> dict:
@@ -255,6 +257,44 @@ class BlueskyCore:
         self.posts[uri] = {"cid": cid, "record": record, "root": reply["root"] if reply else None}
         while len(self.posts) > RECORDS_KEPT:
             self.posts.pop(next(iter(self.posts)))
+
+    def get_posts(self, uris: list[str]) -> tuple[int, dict]:
+        """(status, body) for ``getPosts?uris=…`` (lexicons/app/bsky/feed/getPosts.json: 1 to 25
+        uris; "posts" in the order asked, those it does not know left out): each a postView
+        (app.bsky.feed.defs#postView) with the author's profileViewBasic and the record."""
+        if not uris:
+            return 400, xrpc_error("InvalidRequest", 'Error: Params must have the property "uris"')
+        if len(uris) > MAX_POST_URIS:
+            return 400, xrpc_error(
+                "InvalidRequest", f"Error: uris must not have more than {MAX_POST_URIS} elements"
+            )
+        views = []
+        for uri in uris:
+            post = self.posts.get(uri)
+            did = uri.removeprefix("at://").split("/", 1)[0]
+            account = self.accounts.resolve(did)
+            if post is None or account is None:
+                continue
+            basic = {
+                k: v
+                for k, v in account.profile_view().items()
+                if k in ("did", "handle", "displayName", "avatar")
+            }
+            views.append(
+                {
+                    "uri": uri,
+                    "cid": post["cid"],
+                    "author": {**basic, "labels": []},
+                    "record": post["record"],
+                    "replyCount": 0,
+                    "repostCount": 0,
+                    "likeCount": 0,
+                    "quoteCount": 0,
+                    "indexedAt": post["record"].get("createdAt", ""),
+                    "labels": [],
+                }
+            )
+        return 200, {"posts": views}
 
     def like(self, subject_uri: str, author: str | None = None) -> dict:
         record = r.like_record(self._ref(subject_uri), r.iso_ms())

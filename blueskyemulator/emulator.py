@@ -158,8 +158,11 @@ class BlueskyEmulator:
         display_name: str | None = None,
         avatar: str | None = None,
         description: str | None = None,
+        followers_count: int = 0,
+        created_at: str | None = None,
     ) -> dict:
-        """Add an account (DID derived from the handle unless given); returns its profile view."""
+        """Add an account (DID derived from the handle unless given); returns its profile view.
+        ``created_at``: when the account was made (ISO 8601), for filters on account age."""
         account = self._call(
             self.core.add_account,
             handle,
@@ -167,6 +170,8 @@ class BlueskyEmulator:
             display_name=display_name,
             avatar=avatar,
             description=description,
+            followers_count=followers_count,
+            created_at=created_at,
         )
         return account.profile_view()
 
@@ -200,6 +205,11 @@ class BlueskyEmulator:
         """Emit a post's create event; see :meth:`BlueskyCore.post`. The result has the event's
         fields plus ``uri`` (the post's AT URI)."""
         return self._call(self.core.post, text, author, rkey=rkey, **fields)
+
+    @property
+    def post_requests(self) -> list[list[str]]:
+        """The uris of each getPosts call, oldest first."""
+        return self._call(lambda: [list(u) for u in self.core.post_requests])
 
     def update_post(self, uri: str, text: str, **fields: Any) -> dict:
         return self._call(self.core.update_post, uri, text, **fields)

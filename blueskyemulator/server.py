@@ -5,6 +5,8 @@ Bluesky endpoints (no auth, as the public Jetstream instances and public AppView
 
 * ``GET /subscribe`` WebSocket, query ``wantedCollections``*, ``wantedDids``*, ``cursor``,
   ``maxMessageSizeBytes``, ``requireHello``; ``compress=true`` is refused (see ``core``).
+* ``GET /xrpc/app.bsky.feed.getPosts?uris=…&uris=…`` (1 to 25): postViews of the posts it
+  emitted (and still keeps), in the order asked; unknown ones left out, as the AppView does
 * ``GET /xrpc/app.bsky.actor.getProfiles?actors=…&actors=…`` (1 to 25); any other ``/xrpc/``
   method answers 501 ``MethodNotImplemented``.
 
@@ -45,6 +47,7 @@ log = logging.getLogger("blueskyemulator")
 
 CORE_KEY = web.AppKey("core", BlueskyCore)
 GET_PROFILES = "/xrpc/app.bsky.actor.getProfiles"
+GET_POSTS = "/xrpc/app.bsky.feed.getPosts"
 
 
 def json_response(body: dict, status: int = 200) -> web.Response:
@@ -114,6 +117,16 @@ async def get_profiles(request: web.Request) -> web.Response:
     if core.profile_latency > 0:
         await asyncio.sleep(core.profile_latency)
     status, body = core.accounts.get_profiles(actors)
+    return json_response(body, status)
+
+
+async def get_posts(request: web.Request) -> web.Response:
+    core = request.app[CORE_KEY]
+    uris = request.query.getall("uris", [])
+    core.post_requests.append(uris)
+    if core.profile_latency > 0:  # the same AppView, as slow for posts as for profiles
+        await asyncio.sleep(core.profile_latency)
+    status, body = core.get_posts(uris)
     return json_response(body, status)
 
 
@@ -270,6 +283,7 @@ def build_app(core: BlueskyCore) -> web.Application:
     app[CORE_KEY] = core
     app.router.add_get("/subscribe", subscribe)
     app.router.add_get(GET_PROFILES, get_profiles)
+    app.router.add_get(GET_POSTS, get_posts)
     app.router.add_route("*", "/xrpc/{method}", xrpc_unknown)
     app.router.add_get("/_emulator/state", control_state)
     for name, handler in CONTROL.items():

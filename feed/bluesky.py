@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from feed.media import bluesky_media
 from feed.normalize import MAX_TEXT_CHARS, NormalizedTweet, PayloadError, storable
+from feed.quotes import bluesky_quote, bluesky_quoted_uri
 
 POST_COLLECTION = "app.bsky.feed.post"
 SOURCE = "bluesky"
@@ -45,6 +46,9 @@ class BlueskyAuthor:
     handle: str = ""
     name: str = ""
     avatar_url: str = ""
+    # For the topic filters on followers and account age (feed/filters.py); None: not known yet.
+    followers: int | None = None
+    created_at: str = ""  # the profile's createdAt, ISO 8601
 
 
 def is_did(value: Any) -> bool:
@@ -98,9 +102,11 @@ def bluesky_post(
         author_avatar_url=author.avatar_url if len(author.avatar_url) <= URL_CHARS else "",
         entities=entities,
         topic_slugs=topic_slugs,
-        raw={**clean, **_x_like_parts(record)},
+        raw=_with_author_facts({**clean, **_x_like_parts(record)}, author),
         source=SOURCE,
         media=tuple(bluesky_media(author.did, record)),
+        # The quoted post's URI only: the source looks its content up (getPosts) and fills it in.
+        quote=bluesky_quote(quoted, None) if (quoted := bluesky_quoted_uri(record)) else None,
     )
 
 
@@ -202,6 +208,20 @@ def _x_like_parts(record: dict[str, Any]) -> dict[str, Any]:
     if references:
         parts["data"] = {"referenced_tweets": references}
     return parts
+
+
+def _with_author_facts(raw: dict[str, Any], author: BlueskyAuthor) -> dict[str, Any]:
+    """The author's followers and account age where the topic filters read X's (includes.users);
+    a post whose profile has not come has none, and those filters let it through."""
+    user: dict[str, Any] = {"id": author.did[:AUTHOR_ID_CHARS], "username": author.handle}
+    if author.followers is not None:
+        user["public_metrics"] = {"followers_count": author.followers}
+    if author.created_at:
+        user["created_at"] = author.created_at
+    if len(user) == 2:
+        return raw
+    includes = raw.get("includes") if isinstance(raw.get("includes"), dict) else {}
+    return {**raw, "includes": {**includes, "users": [user]}}
 
 
 def _ref_uri(ref: Any) -> str:

@@ -50,7 +50,7 @@ def post_edit(*, post: NormalizedTweet) -> list[TopicBatch] | None:
             .values_list("pk", "slug")
         )
         tweet.text, tweet.entities, tweet.raw, tweet.lang = post.text, post.entities, post.raw, post.lang
-        tweet.media = list(post.media)
+        tweet.media, tweet.quote = list(post.media), post.quote
         # A Bluesky post delivered before its author's profile arrived gets the author this way.
         tweet.author_username = post.author_username
         tweet.author_name = post.author_name
@@ -60,6 +60,7 @@ def post_edit(*, post: NormalizedTweet) -> list[TopicBatch] | None:
                 "text",
                 "entities",
                 "media",
+                "quote",
                 "raw",
                 "lang",
                 "author_username",

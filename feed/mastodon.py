@@ -29,6 +29,7 @@ import nh3
 
 from feed.media import mastodon_media
 from feed.normalize import MAX_TEXT_CHARS, NormalizedTweet, PayloadError, _parse_time, storable
+from feed.quotes import quote_card
 
 # What survives sanitising: the markup Mastodon itself sends (entities/Status.md, `content`), no
 # more. Everything else is dropped, and script/style with their content.
@@ -86,6 +87,32 @@ def status_post(status: Any, *, topic_slugs: tuple[str, ...] = ()) -> Normalized
         source="mastodon",
         permalink=_http(shown.get("url"))[:500],
         media=tuple(mastodon_media(shown)),
+        quote=mastodon_quote(shown),
+    )
+
+
+def mastodon_quote(status: dict[str, Any]) -> dict[str, Any] | None:
+    """The status's quote (Mastodon 4.4 and later: a Quote entity), shown only once the quoted
+    author has accepted it (`state` "accepted") and its `quoted_status` is there."""
+    quote = status.get("quote") if isinstance(status.get("quote"), dict) else {}
+    quoted = quote.get("quoted_status")
+    if (
+        quote.get("state") != "accepted"
+        or not isinstance(quoted, dict)
+        or not isinstance(quoted.get("uri"), str)
+    ):
+        return None
+    account = quoted.get("account") if isinstance(quoted.get("account"), dict) else {}
+    text, _ = content_text(str(quoted.get("content") or ""))
+    return quote_card(
+        source="mastodon",
+        network_id=quoted["uri"],
+        url=quoted.get("url") or quoted["uri"],
+        text=text,
+        username=full_acct(account),
+        name=account.get("display_name") or account.get("username") or "",
+        avatar_url=account.get("avatar", ""),
+        media=mastodon_media(quoted),
     )
 
 

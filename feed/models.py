@@ -157,6 +157,8 @@ class Tweet(models.Model):
     entities = models.JSONField(default=dict, blank=True)
     # Images, videos and GIFs in one shape for every network (feed/media.py).
     media = models.JSONField(default=list, blank=True)
+    # The post it quotes, as a card (feed/quotes.py); null when it quotes none.
+    quote = models.JSONField(null=True, blank=True)
     raw = models.JSONField(default=dict, blank=True)
 
     class Meta:

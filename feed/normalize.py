@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from feed.media import x_media
+from feed.quotes import x_quote
 
 # X's own ids are 64-bit integers: at most 20 digits. Anything else is not an X id.
 X_ID_PATTERN = re.compile(r"[0-9]{1,20}")  # used with fullmatch: `$` would let "123\n" through
@@ -49,6 +50,7 @@ class NormalizedTweet:
     source: str = "x"  # which network: Tweet.Source
     permalink: str = ""  # the post's URL, where its network's id does not give it
     media: tuple[dict[str, Any], ...] = ()  # images, videos, GIFs in feed/media.py's shape
+    quote: dict[str, Any] | None = None  # the post it quotes, as feed/quotes.py's card
 
     @property
     def key(self) -> tuple[str, str]:
@@ -87,6 +89,7 @@ def normalize(payload: Any) -> NormalizedTweet:
         topic_slugs=_matching_tags(payload),
         raw=payload,
         media=tuple(x_media(payload)),
+        quote=x_quote(payload),
     )
 
 

@@ -128,6 +128,7 @@ def tweet_wire(tweet: Tweet, topic_slugs: list[str], *, seq: int) -> dict[str, A
         "lang": tweet.lang,
         "topics": topic_slugs,
         "media": tweet.media,
+        "quote": tweet.quote,
     }
 
 

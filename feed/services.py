@@ -323,5 +323,6 @@ def _new_row(t: NormalizedTweet) -> Tweet:
         author_avatar_url=t.author_avatar_url,
         entities=t.entities,
         media=list(t.media),
+        quote=t.quote,
         raw=t.raw,
     )

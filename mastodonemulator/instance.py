@@ -23,7 +23,9 @@ def instance_v2(core, request: web.Request) -> dict:
         "source_url": "https://github.com/mastodon/mastodon",
         "description": "A local Mastodon emulator for tests.",
         "usage": {"users": {"active_month": len(core.store.accounts)}},
-        "thumbnail": {"url": f"https://{core.domain}/packs/media/images/preview.png"},
+        # Served from the media host, as an instance with object storage serves it (mastodon.social:
+        # files.mastodon.social/site_uploads/…), where its media attachments are too.
+        "thumbnail": {"url": f"https://files.{core.domain}/site_uploads/files/000/000/001/@1x/preview.png"},
         "languages": ["en"],
         "configuration": {
             "urls": {

@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
+import aiohttp
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -393,3 +394,21 @@ def test_cli_serves_on_the_port_it_prints():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+async def test_get_posts_answers_post_views_in_the_order_asked_and_leaves_out_the_unknown():
+    async with BlueskyEmulator() as emu:
+        emu.add_account("bob.test", display_name="Bob")
+        a = emu.post("first", author="bob.test")
+        b = emu.post("second", author="bob.test")
+        uris = [b["uri"], "at://did:plc:nobody/app.bsky.feed.post/3kxyz", a["uri"]]
+        async with aiohttp.ClientSession() as session:
+            url = f"{emu.base_url}/xrpc/app.bsky.feed.getPosts"
+            async with session.get(url, params=[("uris", u) for u in uris]) as response:
+                body = await response.json()
+            async with session.get(url, params=[("uris", a["uri"])] * 26) as too_many:
+                assert too_many.status == 400
+    assert [(p["uri"], p["record"]["text"], p["author"]["handle"]) for p in body["posts"]] == [
+        (b["uri"], "second", "bob.test"),
+        (a["uri"], "first", "bob.test"),
+    ]

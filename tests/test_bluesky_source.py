@@ -4,6 +4,7 @@ worker: what a post on Bluesky becomes on a topic that follows Bluesky."""
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from channels.layers import channel_layers
@@ -292,3 +293,60 @@ async def test_a_post_sent_without_its_author_is_followed_by_an_edit_with_the_au
         "bob.test",
         "Bob",
     )
+
+
+async def test_the_follower_and_account_age_filters_apply_to_bluesky_authors(bsky, source):
+    await Topic.objects.filter(slug="sky").aupdate(min_followers=10, min_account_age_days=30)
+
+    def days_ago(days: int) -> str:
+        return (datetime.now(UTC) - timedelta(days=days)).isoformat().replace("+00:00", "Z")
+
+    bsky.add_account("fresh.test", followers_count=500, created_at=days_ago(7))
+    bsky.add_account("quiet.test", followers_count=2, created_at=days_ago(400))
+    bsky.add_account("known.test", followers_count=500, created_at=days_ago(400))
+    for handle in ("fresh.test", "quiet.test", "known.test"):
+        bsky.post(f"python from {handle}", author=handle)
+    await stored(3)
+    states = {
+        p.tweet.author_username: (p.state, p.reason) async for p in TopicPost.objects.select_related("tweet")
+    }
+    assert states == {
+        "fresh.test": ("blocked", "account_age"),
+        "quiet.test": ("blocked", "followers"),
+        "known.test": ("visible", ""),
+    }
+
+
+async def test_a_quote_post_carries_the_quoted_posts_author_and_text_from_the_appview(bsky, source):
+    quoted = bsky.post("Slides for my talk are up", author="bob.test")  # matches no topic
+    bsky.post("python: read this", author="alice.test", quote=quoted["uri"])
+    bsky.post("python: and this one, gone", author="alice.test", quote=quoted["uri"] + "gone")
+    first, second = await stored(2)
+    assert first.quote["author"] == {"username": "bob.test", "name": "Bob", "avatar_url": ""}
+    assert (first.quote["text"], first.quote["id"]) == ("Slides for my talk are up", quoted["uri"])
+    assert first.quote["url"] == f"https://bsky.app/profile/{quoted['did']}/post/{quoted['commit']['rkey']}"
+    assert (second.quote["text"], second.quote["author"]["username"]) == ("", "")  # unknown: a link
+    assert [len(uris) for uris in bsky.post_requests] in ([2], [1, 1])  # batched, or two moments
+
+
+async def test_a_quote_the_appview_answers_late_comes_as_an_edit(bsky):
+    quoted = bsky.post("The quoted post", author="bob.test")
+    bsky.profile_latency = 1.0
+    bluesky = BlueskySource(jetstream_url=bsky.jetstream_url, appview_url=bsky.base_url)
+    await bluesky.sync_rules([TopicRule("sky", "python", ("bluesky",))])
+    delivered = []
+
+    async def deliver(item) -> None:
+        delivered.append(item)
+
+    task = asyncio.create_task(bluesky.stream(deliver, lambda state, detail: None))
+    try:
+        assert await bsky.wait_connected_async(1, timeout=10)
+        bsky.post("python, quoting", author="alice.test", quote=quoted["uri"])
+        assert await bsky.wait_until_async(lambda: len(delivered) == 2, 5)
+    finally:
+        task.cancel()
+        await asyncio.wait([task], timeout=5)
+    first, later = delivered
+    assert first.quote["text"] == ""  # on time, with what was known: the link
+    assert isinstance(later, PostEdited) and later.post.quote["text"] == "The quoted post"

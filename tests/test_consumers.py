@@ -62,9 +62,10 @@ async def test_tweet_carries_the_documented_fields(topic):
         "lang",
         "topics",
         "media",
+        "quote",
     }
     assert tweet["source"] == "x"
-    assert tweet["media"] == []
+    assert (tweet["media"], tweet["quote"]) == ([], None)
     assert set(tweet["author"]) == {"id", "username", "name", "avatar_url"}
     assert tweet["url"] == f"https://x.com/alice/status/{tweet['id']}"
     assert tweet["topics"] == ["python"]

@@ -135,6 +135,30 @@ function renderMedia(tweet) {
   return grid;
 }
 
+// The post a post quotes (feed/quotes.py's card): its author and text, set as text, and its first
+// image, linking to it on its network; one whose content is unknown is just a link.
+function renderQuote(tweet) {
+  const quote = tweet.quote && typeof tweet.quote === "object" ? tweet.quote : null;
+  if (!quote) return null;
+  const url = str(quote.url);
+  const card = url.startsWith("https://")
+    ? el("a", "tweet__quote", undefined, { href: url, target: "_blank", rel: "noopener noreferrer" })
+    : el("div", "tweet__quote");
+  const author = quote.author && typeof quote.author === "object" ? quote.author : {};
+  const text = str(quote.text);
+  if (!text && !str(author.username)) {
+    card.append(el("span", "tweet__quote-unknown", "Quoted post"));
+    return card;
+  }
+  const who = el("header", "tweet__quote-author");
+  who.append(el("bdi", "tweet__name", str(author.name) || str(author.username)));
+  if (str(author.username)) who.append(el("span", "tweet__handle", `@${author.username}`, { dir: "ltr" }));
+  card.append(who, el("p", "tweet__quote-text", text, { dir: "auto" }));
+  const media = renderMedia({ media: Array.isArray(quote.media) ? quote.media.slice(0, 1) : [], url: "" });
+  if (media) card.append(media);
+  return card;
+}
+
 // The networks a post can come from (Tweet.Source), as its badge names them.
 const NETWORKS = { x: "X", bluesky: "Bluesky", mastodon: "Mastodon" };
 
@@ -170,6 +194,8 @@ function renderTweet(tweet, large) {
   body.append(meta, text);
   const media = renderMedia(tweet);
   if (media) body.append(media);
+  const quote = renderQuote(tweet);
+  if (quote) body.append(quote);
   const card = el("article", "tweet__card");
   card.append(avatar(author, large), body);
   item.append(card);

@@ -12,7 +12,8 @@ Contract:
   time_us less CURSOR_REWIND_US, so nothing sent meanwhile is missed; the events seen twice (and any
   Jetstream repeats) are dropped by (URI, CID) from a bounded set of the posts delivered.
 - Order: posts, edits and deletions are delivered in the order Jetstream sent them. A post waits for
-  its author's profile (feed via streamer/sources/bluesky_profiles.py) at most PROFILE_WAIT_S after
+  its author's profile, and the post it quotes (both from the AppView: streamer/sources/
+  bluesky_appview.py), at most PROFILE_WAIT_S after
   it arrived; then it goes with the DID as handle and name, and a PostEdited with the resolved
   author follows when the profile comes.
 - Deletes and updates are delivered only for posts this process delivered (the last
@@ -25,23 +26,26 @@ import json
 import logging
 import random
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from websockets.asyncio.client import connect
 
 from feed.bluesky import POST_COLLECTION, SOURCE, BlueskyAuthor, bluesky_post, extra_tags, post_uri
-from feed.normalize import PayloadError
+from feed.normalize import NormalizedTweet, PayloadError
+from feed.quotes import bluesky_quoted_uri
 from feed.rule_check import RuleOutcome
 from feed.rule_facts import bluesky_facts
 from feed.rule_prefilter import TopicMatcher
 from feed.rules import RuleError, compile_rule
 from streamer.sources import Deliver, OnState, PostEdited, PostRemoved, TopicRule
-from streamer.sources.bluesky_profiles import ProfileBook
+from streamer.sources.bluesky_appview import PostBook, ProfileBook
 
 logger = logging.getLogger(__name__)
 
+# How long a late lookup may still improve a delivered post (the AppView call's own timeout).
+LATE_WAIT_S = 15.0
 # The issue's bound: a post is never held longer than this for its author's profile.
 PROFILE_WAIT_S = 0.3
 # Resume this far before the last event seen: Jetstream's time_us order is per instance, and a few
@@ -75,6 +79,7 @@ class _Pending:
     deadline: float
     edit: bool = False
     uri: str = field(default="")
+    quote: "asyncio.Future[dict] | None" = None  # the quoted post's card, when it quotes one
 
 
 def record_topics(matcher: TopicMatcher, record: dict[str, Any]) -> tuple[str, ...]:
@@ -95,6 +100,7 @@ class BlueskySource:
         self.jetstream_url = jetstream_url
         self.profile_wait_s = profile_wait_s
         self.profiles = ProfileBook(appview_url=appview_url)
+        self.quotes = PostBook(appview_url=appview_url)
         self._matcher = TopicMatcher([])
         self._followed = asyncio.Event()  # set while some topic follows Bluesky
         self._cursor: int | None = None  # the last event's time_us
@@ -128,6 +134,7 @@ class BlueskySource:
     async def stream(self, deliver: Deliver, on_state: OnState) -> None:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.profiles.run(), name="bluesky-profiles")
+            tasks.create_task(self.quotes.run(), name="bluesky-quotes")
             tasks.create_task(self._deliver_in_order(deliver), name="bluesky-deliver")
             await self._follow(on_state)
 
@@ -244,7 +251,9 @@ class BlueskySource:
             self._delivered.popitem(last=False)
         self.matched += 1
         deadline = asyncio.get_running_loop().time() + self.profile_wait_s
-        return _Pending(event, slugs, self.profiles.request(event["did"]), deadline, edit, uri)
+        quoted = bluesky_quoted_uri(commit["record"])
+        quote = self.quotes.request(quoted) if quoted else None
+        return _Pending(event, slugs, self.profiles.request(event["did"]), deadline, edit, uri, quote)
 
     def _malformed(self, message: str | bytes, error: Exception) -> None:
         self.malformed += 1
@@ -260,26 +269,38 @@ class BlueskySource:
             if isinstance(item, PostRemoved):
                 await deliver(item)
                 continue
-            if not item.author.done():
-                await asyncio.wait([item.author], timeout=max(0.0, item.deadline - loop.time()))
-            author = item.author.result() if item.author.done() else BlueskyAuthor(item.event["did"])
+            lookups = [f for f in (item.author, item.quote) if f is not None and not f.done()]
+            if lookups:
+                await asyncio.wait(lookups, timeout=max(0.0, item.deadline - loop.time()))
             try:
-                post = bluesky_post(item.event, author=author, topic_slugs=item.slugs)
+                post = self._post(item)
             except PayloadError as error:
                 self._malformed(json.dumps(item.event)[:120], error)
                 continue
             await deliver(PostEdited(post) if item.edit else post)
-            if not item.author.done():
-                item.author.add_done_callback(lambda _, item=item: self._late_author(item, deliver))
+            if late := [f for f in lookups if not f.done()]:
+                task = loop.create_task(self._late_facts(item, late, deliver))
+                self._late.add(task)
+                task.add_done_callback(self._late.discard)
 
-    def _late_author(self, item: _Pending, deliver: Deliver) -> None:
-        """The profile came after the post went: deliver the post again as an edit, with its author,
-        unless it has been edited or deleted since."""
-        if item.author.cancelled() or not item.author.result().handle:
-            return
+    def _post(self, item: _Pending) -> NormalizedTweet:
+        """The post, with its author and the post it quotes as far as the AppView has answered."""
+        author = item.author.result() if item.author.done() else BlueskyAuthor(item.event["did"])
+        post = bluesky_post(item.event, author=author, topic_slugs=item.slugs)
+        if item.quote is not None and item.quote.done():
+            post = replace(post, quote=item.quote.result())
+        return post
+
+    async def _late_facts(self, item: _Pending, late: list[asyncio.Future], deliver: Deliver) -> None:
+        """The profile or the quoted post came after the post went: deliver the post again as an
+        edit, with them, unless it has been edited or deleted since."""
+        await asyncio.wait(late, timeout=LATE_WAIT_S)
+        author_known = item.author.done() and item.author.result().handle
+        quote_known = (
+            item.quote is not None and item.quote.done() and item.quote.result()["author"]["username"]
+        )
+        if not (author_known or quote_known):
+            return  # nothing to add: the AppView did not know them either
         if self._delivered.get(item.uri) != str(item.event["commit"].get("cid") or ""):
             return
-        post = bluesky_post(item.event, author=item.author.result(), topic_slugs=item.slugs)
-        task = asyncio.get_running_loop().create_task(deliver(PostEdited(post)))
-        self._late.add(task)
-        task.add_done_callback(self._late.discard)
+        await deliver(PostEdited(self._post(item)))

@@ -184,6 +184,7 @@ class MastodonSource:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT_S)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             self._session = session
+            await self._note_instance_image_hosts()
             failures = 0
             while True:
                 if not self.access_token or time.monotonic() < self._stream_retry_at:
@@ -387,10 +388,26 @@ class MastodonSource:
             await self._note_image_hosts(post)
             await deliver(with_topics(post, topics))
 
+    async def _note_instance_image_hosts(self) -> None:
+        """Before any post: the hosts the instance serves images from, as its description shows
+        them (its own domain for default avatars, its thumbnail's host for uploads), so pages loaded
+        from now on may show its posts' images at once."""
+        try:
+            instance = await self._get("/api/v2/instance") or {}
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as error:
+            logger.warning("%s: instance description unavailable: %r", self.name, error)
+            return
+        thumbnail = instance.get("thumbnail") if isinstance(instance.get("thumbnail"), dict) else {}
+        domain = instance.get("domain")
+        domain_url = f"https://{domain}/" if isinstance(domain, str) else ""
+        await self._note_hosts([domain_url, str(thumbnail.get("url") or "")])
+
     async def _note_image_hosts(self, post: NormalizedTweet) -> None:
         """Record where this instance serves the post's avatar and media, once per new host: pages
         may load images only from hosts the Content-Security-Policy names."""
-        urls = [post.author_avatar_url, *(item["url"] for item in post.media)]
+        await self._note_hosts([post.author_avatar_url, *(item["url"] for item in post.media)])
+
+    async def _note_hosts(self, urls: list[str]) -> None:
         hosts = {f"https://{parts.netloc}" for parts in map(urlsplit, urls) if parts.scheme == "https"}
         fresh = hosts - self._image_hosts
         if not fresh or self.instance_id is None or len(self._image_hosts) >= MAX_IMAGE_HOSTS:

@@ -21,7 +21,7 @@ from feed.bluesky import POST_COLLECTION, BlueskyAuthor, bluesky_post
 from feed.normalize import NormalizedTweet
 from feed.rule_prefilter import TopicMatcher
 from streamer.sources.bluesky import record_topics
-from streamer.sources.bluesky_profiles import profile_authors
+from streamer.sources.bluesky_appview import profile_authors
 from streamer.sources.replay import DATA_DIR, SampleReplay
 from streamer.sources.replay_media import with_local_media
 

@@ -206,6 +206,19 @@ async def test_bluesky_replay_matches_hidden_tags_and_languages_as_the_live_sour
     assert [p.lang for p in posts if "ja" in p.topic_slugs] == ["ja"]
 
 
+async def test_bluesky_replay_quotes_come_from_the_sample_as_the_appview_would_give_them():
+    replay = build_source(name="replay:bluesky", rate=1000)
+    await replay.sync_rules([TopicRule("all", "#pycon OR #django", ("bluesky",))])
+    quoting = [p for p in one_pass(replay) if p.quote]
+    assert len(quoting) == 2
+    cards = {p.text.split(" ")[0]: p.quote for p in quoting}
+    assert cards["This"]["author"]["username"] == "kenji.bsky.social"
+    assert cards["This"]["text"].startswith("非同期Django")
+    with_image = cards["Same"]  # recordWithMedia: the post's own image, and the quoted post's
+    assert with_image["author"]["name"] == "Conference Crew 🎪"
+    assert [m["url"] for m in with_image["media"]] == ["/static/samples/keynote-stage.png"]
+
+
 async def test_mastodon_replay_follows_hashtags_and_refuses_a_rule_without_one():
     replay = build_source(name="replay:mastodon", rate=1000)
     outcomes = await replay.sync_rules(

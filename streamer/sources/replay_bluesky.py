@@ -2,23 +2,26 @@
 
 The sample (streamer/data/sample_bluesky.ndjson, from make_bluesky_sample.py) holds create events
 for app.bsky.feed.post; the authors' profiles are beside it, as getProfiles answered for them
-(sample_bluesky_profiles.json), so no AppView is asked. Each event is matched as the live source
-matches it (streamer/sources/bluesky.py `record_topics`: the prefilter, then each rule, on the
-text, the hashtags beyond it and the record's facts) and converted by feed/bluesky.py. On each pass
-a matching event gets a fresh record key (a TID of now), `rev`, `time_us`, `createdAt` and record
-CID, so its at:// URI is new and it is stored as a new post.
+(sample_bluesky_profiles.json), and a quoted post is one of the sample's, as getPosts would give it
+(a postView: the record and its author's profile), so no AppView is asked. Each event is matched
+as the live source matches it (streamer/sources/bluesky.py `record_topics`: the prefilter, then
+each rule, on the text, the hashtags beyond it and the record's facts) and converted by
+feed/bluesky.py. On each pass a matching event gets a fresh record key (a TID of now), `rev`,
+`time_us`, `createdAt` and record CID, so its at:// URI is new and it is stored as a new post.
 """
 
 import base64
 import hashlib
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from feed.bluesky import POST_COLLECTION, BlueskyAuthor, bluesky_post
+from feed.bluesky import POST_COLLECTION, BlueskyAuthor, bluesky_post, post_uri
 from feed.normalize import NormalizedTweet
+from feed.quotes import bluesky_quote, bluesky_quoted_uri
 from feed.rule_prefilter import TopicMatcher
 from streamer.sources.bluesky import record_topics
 from streamer.sources.bluesky_appview import profile_authors
@@ -42,6 +45,8 @@ class BlueskyReplaySource(SampleReplay):
         self.profiles_path = Path(profiles) if profiles else BLUESKY_PROFILES
         self._matcher = TopicMatcher([])
         self._authors: dict[str, BlueskyAuthor] = {}
+        self._profiles: dict[str, dict[str, Any]] = {}  # did -> getProfiles' profile view
+        self._posts: dict[str, dict[str, Any]] = {}  # the sample's at:// URI -> its event
         self._last_us = 0  # the last TID's moment: each is later, so every record key is new
 
     def rules_changed(self) -> None:
@@ -50,7 +55,10 @@ class BlueskyReplaySource(SampleReplay):
     def load(self) -> list[dict[str, Any]]:
         body = json.loads(self.profiles_path.read_text(encoding="utf-8"))
         self._authors = {author.did: author for author in profile_authors(body)}
-        return super().load()
+        self._profiles = {p["did"]: p for p in body.get("profiles", []) if isinstance(p, dict) and "did" in p}
+        events = super().load()
+        self._posts = {post_uri(e["did"], e["commit"]["rkey"]): e for e in events}
+        return events
 
     def usable(self, event: Any) -> bool:
         if not isinstance(event, dict) or not isinstance(commit := event.get("commit"), dict):
@@ -69,7 +77,18 @@ class BlueskyReplaySource(SampleReplay):
             return None
         fresh = self.replayed(event)
         author = self._authors.get(event["did"]) or BlueskyAuthor(event["did"])
-        return with_local_media(bluesky_post(fresh, author=author, topic_slugs=slugs))
+        post = bluesky_post(fresh, author=author, topic_slugs=slugs)
+        if quoted := bluesky_quoted_uri(event["commit"]["record"]):
+            post = replace(post, quote=bluesky_quote(quoted, self._post_view(quoted)))
+        return with_local_media(post)
+
+    def _post_view(self, uri: str) -> dict[str, Any] | None:
+        """The quoted post as getPosts would give it, if it is in the sample (None: unknown)."""
+        if (event := self._posts.get(uri)) is None:
+            return None
+        author = self._profiles.get(event["did"]) or {"did": event["did"], "handle": "handle.invalid"}
+        commit = event["commit"]
+        return {"uri": uri, "cid": commit["cid"], "author": author, "record": commit["record"]}
 
     def replayed(self, event: dict[str, Any]) -> dict[str, Any]:
         """`event` as if the post had just been made: new record key, times and CID."""

@@ -46,12 +46,16 @@ def local_url(url: str) -> str | None:
 
 
 def with_local_media(post: NormalizedTweet) -> NormalizedTweet:
-    """`post` with each sample image it shows pointed at this site's copy."""
-    media = []
-    for item in post.media:
-        local = local_url(str(item.get("url") or ""))
-        media.append(dict(item, url=local) if local else item)
-    return replace(post, media=tuple(media)) if tuple(media) != post.media else post
+    """`post` with each sample image it shows, and its quoted post's, pointed at this site's copy."""
+    quote = post.quote
+    if quote and quote.get("media"):
+        quote = dict(quote, media=list(_local(quote["media"])))
+    return replace(post, media=tuple(_local(post.media)), quote=quote)
+
+
+def _local(media: list[dict] | tuple[dict, ...]) -> list[dict]:
+    local = [local_url(str(item.get("url") or "")) for item in media]
+    return [dict(item, url=url) if url else item for item, url in zip(media, local, strict=True)]
 
 
 def _static_url(path: str) -> str:

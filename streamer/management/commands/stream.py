@@ -24,10 +24,10 @@ class Command(BaseCommand):
             choices=SOURCE_NAMES,
             help=(
                 "repeatable; replay, replay:bluesky and replay:mastodon replay a network's bundled "
-                "sample. Default: each configured network (X with X_BEARER_TOKEN, Bluesky when "
-                "BLUESKY_ENABLED, every active Mastodon instance in the admin); with DEBUG on, the "
-                "replay of a network that is not (X without a token, Bluesky without "
-                "BLUESKY_JETSTREAM_URL, Mastodon without an instance)"
+                "sample. Default: each network live where it is configured (X_BEARER_TOKEN, "
+                "BLUESKY_JETSTREAM_URL, an active Mastodon instance in the admin); where it is not, "
+                "its replay with DEBUG on, and without DEBUG no X (an error), Bluesky's public "
+                "Jetstream and no Mastodon. BLUESKY_ENABLED=0 leaves Bluesky out"
             ),
         )
         parser.add_argument("--replay-file", help="replay (X): NDJSON in the stream's payload shape")

@@ -200,6 +200,7 @@ class LoadGen:
             "frames": total_frames,
             "frames_per_s": total_frames / elapsed if elapsed > 0 else None,
             "bytes_per_s": sum(nbytes) / elapsed if elapsed > 0 else None,
+            "bytes": sum(nbytes),
             "frames_per_client": {"min": min(frames, default=None), "max": max(frames, default=None)},
             "bytes_per_client": {"min": min(nbytes, default=None), "max": max(nbytes, default=None)},
             "closed_by_server": len(closed),

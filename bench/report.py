@@ -52,7 +52,8 @@ def add_ratios(results: list[dict]) -> None:
 
 COLUMNS = [
     "scen", "server", "load", "conn", "deliv%", "p50ms", "p99ms", "maxms", "pub50", "pub99", "frames/s",
-    "srvCPU%", "µs/deliv", "µs/frame", "p99×ref", "cpu×ref", "KB/conn", "hist_s", "other%", "verdict",
+    "srvCPU%", "µs/deliv", "µs/frame", "p99×ref", "cpu×ref", "B/tweet", "KB/conn", "hist_s", "other%",
+    "verdict",
 ]  # fmt: skip
 
 
@@ -75,6 +76,7 @@ def row(r: dict) -> list[str]:
         _fmt(r.get("server_cpu_us_per_frame")),
         _fmt(r.get("p99_x_ref"), ".2f"),
         _fmt(r.get("cpu_x_ref"), ".2f"),
+        _fmt(r.get("bytes_per_tweet"), ".0f"),
         _fmt(r.get("rss_per_conn_kb")),
         _fmt(r.get("history_s"), ".2f"),
         _fmt(r.get("foreign_cpu_pct", (r.get("connect_phase") or {}).get("foreign_cpu_pct")), ".0f"),

@@ -101,6 +101,9 @@ def main() -> int:
         "others may be editing while the bench runs",
     )
     parser.add_argument(
+        "--media", action="store_true", help="every tweet carries a photo (X's media object, with alt text)"
+    )
+    parser.add_argument(
         "--moderated",
         action="store_true",
         help="the topic in approve mode (its author trusted) with 200 block rules checked per post",
@@ -121,7 +124,7 @@ def main() -> int:
         }
     install_signal_handlers()
     budget = Budget(args.budget)
-    stack = Stack(logs, moderated=args.moderated)
+    stack = Stack(logs, moderated=args.moderated, media=args.media)
     results: list[dict] = []
     profiler = None
     if args.profile:
@@ -171,6 +174,7 @@ def main() -> int:
         "quick": args.quick,
         "profiled": args.profile,
         "moderated": args.moderated,
+        "media": args.media,
         "wall_s": round(time.monotonic() - began, 1),
         "machine": {"cpus": psutil.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30)},
         "python": sys.version.split()[0],

@@ -105,6 +105,9 @@ def execute(stack: Stack, run: Run, profiler=None, on_result=None) -> list[dict]
             if run.rate and connected:
                 result["deliveries"] = run.count * connected
                 result["server_cpu_us_per_delivery"] = result["server_cpu_s"] * 1e6 / result["deliveries"]
+                # What a viewer receives per tweet, frame headers and all: the wire shape's cost.
+                if result.get("bytes"):
+                    result["bytes_per_tweet"] = result["bytes"] / result["deliveries"]
                 # Django merges tweets that queue up into one frame; the reference never does, so
                 # CPU per frame written is the fairer per-write cost.
                 if result["frames"]:
@@ -215,6 +218,7 @@ def _merge(reports: list[dict], readies: list[dict]) -> dict:
         "frames": total("frames"),
         "frames_per_s": total("frames_per_s") or None,
         "bytes_per_s": total("bytes_per_s") or None,
+        "bytes": total("bytes") or None,
         "frames_per_client_min": min((r["frames_per_client"]["min"] for r in cheap), default=None),
         "frames_per_client_max": max((r["frames_per_client"]["max"] for r in cheap), default=None),
         "closed_by_server": total("closed_by_server"),

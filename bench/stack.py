@@ -68,10 +68,21 @@ MODERATED_SETUP = (
 )
 
 
+# With --media each tweet carries a photo, as an event's posts often do: what media add per tweet.
+BENCH_PHOTO = {
+    "type": "photo",
+    "url": "https://pbs.twimg.com/media/GbenchPhotoAbCdEf.jpg",
+    "width": 1600,
+    "height": 900,
+    "alt_text": "The main stage during the keynote, a full room",
+}
+
+
 class Stack:
-    def __init__(self, logs: Path, *, moderated: bool = False) -> None:
+    def __init__(self, logs: Path, *, moderated: bool = False, media: bool = False) -> None:
         self.logs = logs
         self.moderated = moderated
+        self.media = media
         self.redis = self.emulator = self.worker = None
         self.env: dict[str, str] = {}
 
@@ -188,6 +199,8 @@ class Stack:
         body = {"rate": rate, "count": count}
         if text:
             body["text"] = text
+        if self.media:
+            body["media"] = [BENCH_PHOTO]
         return http_json(f"{self.emulator_url}/_emulator/rate", body)
 
     def wait_emitted(self, count: int, timeout: float, reference_url: str | None = None) -> bool:

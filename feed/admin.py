@@ -1,5 +1,6 @@
 """Admin: topics (with rule validation), tweet moderation, block rules, and the moderation audit."""
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
@@ -11,16 +12,40 @@ from django.utils.safestring import mark_safe
 
 from feed.budget import WARN_AT, budget_warning, topic_spend, topics_with_spend
 from feed.forms import FILTER_FIELDS, TopicAdminForm
-from feed.models import BlockRule, ModerationDecision, Topic, TopicPost, Tweet
+from feed.models import BlockRule, ModerationDecision, Topic, TopicPost, Tweet, WallSettings
 from feed.moderation import block_rule_apply, tweets_set_hidden
 from feed.publishing import publish_batches_sync
 from feed.selectors import topic_reason_counts
 from feed.services import topics_activate, topics_deactivate
+from feed.wall import topic_wall_settings, validate_logo, wall_batch
+
+
+class WallSettingsForm(forms.ModelForm):
+    class Meta:
+        model = WallSettings
+        exclude = ["topic"]
+
+    def clean_logo(self):
+        logo = self.cleaned_data.get("logo")
+        if logo and hasattr(logo, "content_type"):  # a new upload, not the stored file
+            validate_logo(logo)
+        return logo
+
+
+class WallSettingsInline(admin.StackedInline):
+    """The wall's look, per topic; a saved change reaches open walls live (feed/wall.py)."""
+
+    model = WallSettings
+    form = WallSettingsForm
+    can_delete = False
+    max_num = 1
+    verbose_name_plural = "wall"
 
 
 @admin.register(Topic)
 class TopicAdmin(admin.ModelAdmin):
     form = TopicAdminForm
+    inlines = [WallSettingsInline]
     list_display = [
         "name",
         "slug",
@@ -146,6 +171,11 @@ class TopicAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if change and "is_active" in form.changed_data and not obj.is_active:
             _announce(request, self, topics_deactivate(topics=[obj]))
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        if any(f.has_changed() for f in formsets if f.model is WallSettings):
+            _announce(request, self, [wall_batch(topic_wall_settings(topic=form.instance))])
 
     def delete_model(self, request, obj) -> None:
         _announce(request, self, topics_deactivate(topics=[obj]))

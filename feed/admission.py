@@ -42,10 +42,14 @@ def post_admission(post: Post, topic: Topic, rules: RuleSet, filters: TopicFilte
     if _content_warning(post):
         # A Mastodon post behind a content warning stays off the wall until a moderator approves it.
         return Admission(TopicPost.State.PENDING, CONTENT_WARNING)
+    if getattr(post, "sensitive", False) and getattr(post, "media", ()):
+        # Media its network marks sensitive never reach a projector unseen: a moderator looks first.
+        return Admission(TopicPost.State.PENDING, SENSITIVE_MEDIA)
     return VISIBLE
 
 
 CONTENT_WARNING = "content warning"
+SENSITIVE_MEDIA = "sensitive media"
 
 
 def _content_warning(post: Post) -> bool:

@@ -3,6 +3,7 @@ decisions (staff only, by session and CSRF token)."""
 
 import json
 import logging
+import time
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -25,6 +26,7 @@ from feed.selectors import (
     topics_active_with_recent_counts,
     tweets_page,
 )
+from feed.wall import topic_wall_settings, wall_wire
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +94,19 @@ def topic_moderation(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def topic_status(request: HttpRequest, slug: str) -> JsonResponse:
-    """Whether the topic's rule is paused for its budget, and until when; pages poll it (feed.js)."""
+    """Whether the topic's rule is paused for its budget, and until when, and its wall's settings
+    (a wall that missed a live change applies them from here); pages poll it every 30 s (feed.js)."""
     topic = get_object_or_404(Topic, slug=slug, is_active=True)
-    return JsonResponse(topic_pause_notice(topic=topic))
+    return JsonResponse(
+        {**topic_pause_notice(topic=topic), "wall": wall_wire(topic_wall_settings(topic=topic))}
+    )
+
+
+@require_GET
+def server_time(request: HttpRequest) -> JsonResponse:
+    """The server's clock in ms since the epoch: walls time their spotlight by it, so every screen
+    shows the same post at the same moment whatever its own clock says."""
+    return JsonResponse({"now": time.time_ns() // 1_000_000})
 
 
 @require_GET

@@ -48,6 +48,14 @@ class Post(Protocol):
     raw: dict[str, Any]
 
 
+
+def reposter_id(post: Post) -> str:
+    """Who reposted an X post shown as its original (the stream message's own author_id; the post's
+    author is the original's), so blocking an account blocks its reposts too; "" otherwise."""
+    data = post.raw.get("data") if isinstance(post.raw, dict) else None
+    author_id = str(data.get("author_id") or "") if isinstance(data, dict) else ""
+    return author_id if author_id and author_id != post.author_id else ""
+
 @dataclass(frozen=True)
 class Verdict:
     rule_id: int
@@ -93,7 +101,8 @@ class Matcher:
 
     def verdict(self, post: Post) -> Verdict | None:
         """The first rule by id that matches the post, or None."""
-        found = [rule_id for rule_id in (self.authors.get(post.author_id),) if rule_id is not None]
+        authors = (post.author_id, reposter_id(post))
+        found = [rule_id for rule_id in map(self.authors.get, authors) if rule_id is not None]
         if self.pattern is not None:
             for text in shown_texts(post):
                 for match in self.pattern.finditer(fold(text)):

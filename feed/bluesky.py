@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from feed.media import bluesky_media
 from feed.normalize import MAX_TEXT_CHARS, NormalizedTweet, PayloadError, storable
-from feed.quotes import bluesky_quote, bluesky_quoted_uri
+from feed.references import bluesky_quote, bluesky_quoted_uri, bluesky_reply_to
 
 POST_COLLECTION = "app.bsky.feed.post"
 SOURCE = "bluesky"
@@ -107,6 +107,8 @@ def bluesky_post(
         media=tuple(bluesky_media(author.did, record)),
         # The quoted post's URI only: the source looks its content up (getPosts) and fills it in.
         quote=bluesky_quote(quoted, None) if (quoted := bluesky_quoted_uri(record)) else None,
+        sensitive=bool(self_labels(record) & SENSITIVE_LABELS),
+        reply_to=bluesky_reply_to(record),
     )
 
 
@@ -208,6 +210,16 @@ def _x_like_parts(record: dict[str, Any]) -> dict[str, Any]:
     if references:
         parts["data"] = {"referenced_tweets": references}
     return parts
+
+
+# Self-labels (com.atproto.label.defs#selfLabels) that mark a post's media as adult or graphic.
+SENSITIVE_LABELS = frozenset({"porn", "sexual", "nudity", "graphic-media", "gore"})
+
+
+def self_labels(record: dict[str, Any]) -> set[str]:
+    labels = record.get("labels") if isinstance(record.get("labels"), dict) else {}
+    values = _list(labels.get("values"))
+    return {v["val"] for v in values if isinstance(v, dict) and isinstance(v.get("val"), str)}
 
 
 def _with_author_facts(raw: dict[str, Any], author: BlueskyAuthor) -> dict[str, Any]:

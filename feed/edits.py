@@ -51,6 +51,7 @@ def post_edit(*, post: NormalizedTweet) -> list[TopicBatch] | None:
         )
         tweet.text, tweet.entities, tweet.raw, tweet.lang = post.text, post.entities, post.raw, post.lang
         tweet.media, tweet.quote = list(post.media), post.quote
+        tweet.reply_to, tweet.reposted_by = post.reply_to, post.reposted_by
         # A Bluesky post delivered before its author's profile arrived gets the author this way.
         tweet.author_username = post.author_username
         tweet.author_name = post.author_name
@@ -61,6 +62,8 @@ def post_edit(*, post: NormalizedTweet) -> list[TopicBatch] | None:
                 "entities",
                 "media",
                 "quote",
+                "reply_to",
+                "reposted_by",
                 "raw",
                 "lang",
                 "author_username",

@@ -194,6 +194,9 @@ class TopicHub:
         if kind == "moderation":
             self._moderation_ahead(topic, message["mod"])
             return
+        if kind == "wall":  # the wall's settings changed: every socket is told, as a ping is
+            self._push(topic, 0, message["items"][0], None)
+            return
         if topic.held is not None:  # a catch-up is filling a gap: it replays these in order
             topic.held.append(message)
             return

@@ -29,7 +29,7 @@ import nh3
 
 from feed.media import mastodon_media
 from feed.normalize import MAX_TEXT_CHARS, NormalizedTweet, PayloadError, _parse_time, storable
-from feed.quotes import quote_card
+from feed.references import quote_card, reposter
 
 # What survives sanitising: the markup Mastodon itself sends (entities/Status.md, `content`), no
 # more. Everything else is dropped, and script/style with their content.
@@ -88,7 +88,32 @@ def status_post(status: Any, *, topic_slugs: tuple[str, ...] = ()) -> Normalized
         permalink=_http(shown.get("url"))[:500],
         media=tuple(mastodon_media(shown)),
         quote=mastodon_quote(shown),
+        sensitive=shown.get("sensitive") is True,
+        reply_to=_reply_to(shown),
+        reposted_by=_reposted_by(status, shown),
     )
+
+
+def _reply_to(status: dict) -> dict[str, str] | None:
+    """Whom a reply answers: the mention of the account it replies to (itself, for a thread)."""
+    if not status.get("in_reply_to_id"):
+        return None
+    account_id = status.get("in_reply_to_account_id")
+    account = status.get("account") if isinstance(status.get("account"), dict) else {}
+    if account_id is not None and account_id == account.get("id"):
+        return {"username": full_acct(account)[:300], "url": _http(account.get("url"))}
+    for mention in status.get("mentions") or ():
+        if isinstance(mention, dict) and account_id is not None and mention.get("id") == account_id:
+            return {"username": str(mention.get("acct") or "")[:300], "url": _http(mention.get("url"))}
+    return {"username": "", "url": ""}
+
+
+def _reposted_by(status: dict, shown: dict) -> dict[str, str] | None:
+    """For a boost (shown as the boosted post): the account that boosted it."""
+    if shown is status:
+        return None
+    booster = status.get("account") if isinstance(status.get("account"), dict) else {}
+    return reposter(full_acct(booster), booster.get("display_name"), booster.get("url"))
 
 
 def mastodon_quote(status: dict[str, Any]) -> dict[str, Any] | None:

@@ -6,9 +6,11 @@ on a topic when it becomes visible there.
 """
 
 import re
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
@@ -157,8 +159,11 @@ class Tweet(models.Model):
     entities = models.JSONField(default=dict, blank=True)
     # Images, videos and GIFs in one shape for every network (feed/media.py).
     media = models.JSONField(default=list, blank=True)
-    # The post it quotes, as a card (feed/quotes.py); null when it quotes none.
+    # The post it quotes, as a card (feed/references.py); null when it quotes none.
     quote = models.JSONField(null=True, blank=True)
+    # Whom it answers, and for a repost shown as its original, who reposted it (feed/references.py).
+    reply_to = models.JSONField(null=True, blank=True)
+    reposted_by = models.JSONField(null=True, blank=True)
     raw = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -362,3 +367,68 @@ class BlockRule(models.Model):
         where = self.topic.name if self.topic_id else "all topics"
         shown = f"@{self.author_username}" if self.author_username else self.value
         return f"{self.get_kind_display()} {shown} ({where})"
+
+
+BRAND_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+def validate_brand_colour(value: str) -> None:
+    if value and not BRAND_COLOUR.fullmatch(value):
+        raise ValidationError("A colour as #rrggbb, e.g. #3b5bdb.")
+
+
+class WallSettings(models.Model):
+    """How a topic's wall looks on a big screen: theme, layout, spotlight, what it shows.
+
+    One row per topic, made on first change (a topic without one has the defaults). A saved change
+    reaches open walls as a "wall" frame, and any wall that missed it reads it within 30 s from the
+    topic's status (feed/wall.py); `updated_at` is the version both carry.
+    """
+
+    class Theme(models.TextChoices):
+        DARK = "dark"
+        LIGHT = "light"
+        BRAND = "brand", "brand colour"
+
+    topic = models.OneToOneField(Topic, on_delete=models.CASCADE, primary_key=True, related_name="wall")
+    theme = models.CharField(max_length=8, choices=Theme.choices, default=Theme.DARK)
+    brand_colour = models.CharField(
+        max_length=7, blank=True, validators=[validate_brand_colour], help_text="#rrggbb, for the brand theme"
+    )
+    logo = models.FileField(
+        upload_to="wall-logos/",
+        blank=True,
+        help_text="PNG, JPEG or WebP, at most 1 MB; shown in the wall's header",
+    )
+    columns = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(4)], help_text="1 to 4"
+    )
+    font_scale = models.DecimalField(
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal("1.00"),
+        validators=[MinValueValidator(Decimal("0.60")), MaxValueValidator(Decimal("2.00"))],
+        help_text="0.6 to 2: the text's size against the default",
+    )
+    spotlight = models.BooleanField(
+        default=False, help_text="one post at a time, large, rotating through the newest; new ones first"
+    )
+    spotlight_interval_s = models.PositiveSmallIntegerField(
+        "spotlight interval (s)", default=8, validators=[MinValueValidator(3), MaxValueValidator(120)]
+    )
+    spotlight_count = models.PositiveSmallIntegerField(
+        "spotlight rotates through",
+        default=10,
+        validators=[MinValueValidator(2), MaxValueValidator(50)],
+        help_text="the newest this many posts",
+    )
+    show_media = models.BooleanField(default=True)
+    show_quotes = models.BooleanField(default=True)
+    show_reposts = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "wall settings"
+
+    def __str__(self) -> str:
+        return f"wall of {self.topic}"

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from feed.media import x_media
-from feed.quotes import x_quote
+from feed.references import reposter, x_quote, x_reply_to, x_reposted
 
 # X's own ids are 64-bit integers: at most 20 digits. Anything else is not an X id.
 X_ID_PATTERN = re.compile(r"[0-9]{1,20}")  # used with fullmatch: `$` would let "123\n" through
@@ -50,7 +50,12 @@ class NormalizedTweet:
     source: str = "x"  # which network: Tweet.Source
     permalink: str = ""  # the post's URL, where its network's id does not give it
     media: tuple[dict[str, Any], ...] = ()  # images, videos, GIFs in feed/media.py's shape
-    quote: dict[str, Any] | None = None  # the post it quotes, as feed/quotes.py's card
+    quote: dict[str, Any] | None = None  # the post it quotes, as feed/references.py's card
+    # Its network marks its media sensitive (X's possibly_sensitive, Mastodon's sensitive, a Bluesky
+    # self-label): such a post waits for a moderator on every topic (feed/admission.py).
+    sensitive: bool = False
+    reply_to: dict[str, str] | None = None  # whom it answers (feed/references.py)
+    reposted_by: dict[str, str] | None = None  # for a repost shown as its original: who reposted it
 
     @property
     def key(self) -> tuple[str, str]:
@@ -76,20 +81,38 @@ def normalize(payload: Any) -> NormalizedTweet:
         raise PayloadError(f"tweet {x_id} has no text")
     author_id = str(data.get("author_id") or "")
     author = _find_author(payload, author_id)
+    shown, shown_author, reposted_by = data, author, None
+    if (reposted := x_reposted(payload)) is not None:
+        # A repost is shown as the original ("RT @…: " cut short is X's wire, not the post), and by
+        # whom it was reposted; block rules still see the reposter (feed/blocking.py).
+        shown, shown_author = reposted
+        reposted_by = reposter(author.get("username"), author.get("name"), _profile_url(author))
+        text = shown["text"]
+        author_id = str(shown.get("author_id") or "")
     return NormalizedTweet(
         network_id=x_id,
         text=_unescape(text)[:MAX_TEXT_CHARS],
-        lang=str(data.get("lang") or "")[:16],
+        lang=str(shown.get("lang") or data.get("lang") or "")[:16],
         created_at=_parse_time(data.get("created_at")),
         author_id=author_id[:32],
-        author_username=str(author.get("username") or "")[:64],
-        author_name=str(author.get("name") or author.get("username") or "")[:200],
-        author_avatar_url=_http_url(author.get("profile_image_url"))[:500],
-        entities=_valid_entities(data.get("entities"), len(text)),
+        author_username=str(shown_author.get("username") or "")[:64],
+        author_name=str(shown_author.get("name") or shown_author.get("username") or "")[:200],
+        author_avatar_url=_http_url(shown_author.get("profile_image_url"))[:500],
+        entities=_valid_entities(shown.get("entities"), len(text)),
         topic_slugs=_matching_tags(payload),
         raw=payload,
         media=tuple(x_media(payload)),
         quote=x_quote(payload),
+        sensitive=data.get("possibly_sensitive") is True,
+        reply_to=x_reply_to(payload),
+        reposted_by=reposted_by,
+    )
+
+
+def _profile_url(user: dict) -> str:
+    username = user.get("username")
+    return (
+        f"https://x.com/{username}" if isinstance(username, str) and username.isascii() and username else ""
     )
 
 

@@ -2,7 +2,7 @@
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
@@ -10,6 +10,7 @@ from feed.api import MODERATE_PERMISSION
 from feed.budget import budget_warning, topic_pause_notice, topic_spend
 from feed.models import Topic
 from feed.selectors import topics_active_with_recent_counts
+from feed.wall import LOGO_MAX_BYTES, logo_content_type, topic_wall_settings, wall_wire
 
 WALL_THEMES = ("dark", "light")
 
@@ -28,8 +29,25 @@ def topic_wall(request: HttpRequest, slug: str) -> HttpResponse:
     # `?theme=` picks the first paint; without it the page's script applies the remembered theme.
     theme = request.GET.get("theme") if request.GET.get("theme") in WALL_THEMES else "dark"
     page_url = request.build_absolute_uri(topic.get_absolute_url()).split("://", 1)[-1]
-    context = {"topic": topic, "theme": theme, "page_url": page_url}
+    wall = wall_wire(topic_wall_settings(topic=topic))
+    context = {"topic": topic, "theme": theme, "page_url": page_url, "wall": wall}
     return render(request, "feed/wall.html", {**context, "notice": topic_pause_notice(topic=topic)})
+
+
+def topic_logo(request: HttpRequest, slug: str) -> HttpResponse:
+    """The wall's logo, from the storage it was uploaded to, as the image type its bytes say (never
+    as the upload claimed: a file that is not a PNG, JPEG or WebP is not served)."""
+    settings = topic_wall_settings(topic=get_object_or_404(Topic, slug=slug, is_active=True))
+    if not settings.logo:
+        raise Http404("this wall has no logo")
+    with settings.logo.open("rb") as logo:
+        data = logo.read(LOGO_MAX_BYTES + 1)
+    content_type = logo_content_type(data)
+    if content_type is None or len(data) > LOGO_MAX_BYTES:
+        raise Http404("this wall's logo is not an image it may show")
+    response = HttpResponse(data, content_type=content_type)
+    response["Cache-Control"] = "public, max-age=86400"  # the URL changes with the settings
+    return response
 
 
 def topic_moderate(request: HttpRequest, slug: str) -> HttpResponse:

@@ -7,6 +7,7 @@ instead, and dropped if it is not there.
 """
 
 import json
+from datetime import datetime
 from html import escape
 from typing import Any
 from urllib.parse import quote
@@ -108,9 +109,10 @@ def _anchor(href: str, label: str) -> str:
     return f'<a href="{escape(href, quote=True)}" {LINK_ATTRS}>{escape(label)}</a>'
 
 
-def tweet_wire(tweet: Tweet, topic_slugs: list[str], *, seq: int) -> dict[str, Any]:
+def tweet_wire(tweet: Tweet, topic_slugs: list[str], *, seq: int, at: datetime) -> dict[str, Any]:
     """The tweet as clients receive it, over WebSocket and from the JSON API alike; `seq` is its
-    place on the topic it is sent for (TopicPost.pk)."""
+    place on the topic it is sent for (TopicPost.pk), `at` when it took that place (server time:
+    the wall's spotlight schedules new posts by it, the same on every screen)."""
     return {
         "seq": seq,
         "id": tweet.network_id,
@@ -118,6 +120,7 @@ def tweet_wire(tweet: Tweet, topic_slugs: list[str], *, seq: int) -> dict[str, A
         "text": tweet.text,
         "html": tweet_html(tweet.text, tweet.entities, tweet.source),
         "created_at": tweet.created_at.isoformat().replace("+00:00", "Z"),
+        "at": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "url": tweet.url,
         "author": {
             "id": tweet.author_id,
@@ -129,6 +132,8 @@ def tweet_wire(tweet: Tweet, topic_slugs: list[str], *, seq: int) -> dict[str, A
         "topics": topic_slugs,
         "media": tweet.media,
         "quote": tweet.quote,
+        "reply_to": tweet.reply_to,
+        "reposted_by": tweet.reposted_by,
     }
 
 

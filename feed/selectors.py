@@ -98,7 +98,7 @@ def topic_slugs(topics: Iterable[Topic]) -> list[str]:
 
 def post_wire(post: TopicPost) -> dict:
     """The post in the tweet shape, for a post fetched with its tweet and the tweet's topics."""
-    return tweet_wire(post.tweet, topic_slugs(post.tweet.topics.all()), seq=post.pk)
+    return tweet_wire(post.tweet, topic_slugs(post.tweet.topics.all()), seq=post.pk, at=post.created_at)
 
 
 def post_items(posts: list[TopicPost]) -> list[tuple[int, str]]:

@@ -36,7 +36,8 @@ class TopicBatch:
     """What one topic's viewers are told: new tweets (pre-encoded), or that moderation changed."""
 
     topic_slug: str
-    # "tweets", "moderation" (decisions up to `mod` are stored), "close" (switched off), or REVIEW
+    # "tweets", "moderation" (decisions up to `mod` are stored), "close" (switched off), "wall" (its
+    # settings changed: `items` holds the frame, feed/wall.py), or REVIEW
     kind: str
     seqs: tuple[int, ...]
     items: tuple[str, ...] = ()  # pre-encoded wire JSON: one per seq for "tweets"; REVIEW's posts
@@ -112,7 +113,10 @@ def _ingest(by_id: dict[tuple[str, str], NormalizedTweet]) -> list[TopicBatch]:
     # Batches from what was just written, not read back: this runs once per tweet at a busy event.
     # Each post is rendered once (its HTML is the cost), then encoded for viewers and moderators.
     slugs_of = {row.pk: topic_slugs(linked[row.source, row.network_id]) for row in stored}
-    wires = {post.pk: tweet_wire(post.tweet, slugs_of[post.tweet_id], seq=post.pk) for post in posts}
+    wires = {
+        post.pk: tweet_wire(post.tweet, slugs_of[post.tweet_id], seq=post.pk, at=post.created_at)
+        for post in posts
+    }
     visible = [post for post in posts if post.state == TopicPost.State.VISIBLE]
     batches = _batches([(post, encode(wires[post.pk])) for post in visible])
     return batches + _review_batches([(post, moderation_item(wires[post.pk], post)) for post in posts])
@@ -324,5 +328,7 @@ def _new_row(t: NormalizedTweet) -> Tweet:
         entities=t.entities,
         media=list(t.media),
         quote=t.quote,
+        reply_to=t.reply_to,
+        reposted_by=t.reposted_by,
         raw=t.raw,
     )

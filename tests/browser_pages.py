@@ -24,6 +24,9 @@ def _avatar(route: Route) -> None:
         route.fulfill(status=404, body="")
         return
     colour = AVATAR_COLOURS[sum(map(ord, url)) % len(AVATAR_COLOURS)]
+    if "/media" in url or "feed_fullsize" in url:  # a post's photo: a landscape, not a face
+        route.fulfill(status=200, content_type="image/svg+xml", body=_landscape(colour))
+        return
     svg = (
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 96 96">'
         f'<defs><linearGradient id="g" x2="1" y2="1"><stop stop-color="{colour}"/>'
@@ -33,6 +36,17 @@ def _avatar(route: Route) -> None:
         '<ellipse cx="48" cy="92" rx="32" ry="26" fill="#fff" opacity=".9"/></svg>'
     )
     route.fulfill(status=200, content_type="image/svg+xml", body=svg)
+
+
+def _landscape(colour: str) -> str:
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 160 90">'
+        f'<defs><linearGradient id="s" y2="1"><stop stop-color="{colour}"/>'
+        '<stop offset="1" stop-color="#ffe8b0"/></linearGradient></defs>'
+        '<rect width="160" height="90" fill="url(#s)"/><circle cx="122" cy="26" r="11" fill="#fff5d6"/>'
+        '<path d="M0 70 Q40 40 80 62 T160 55 V90 H0Z" fill="#1b1f3b" opacity=".75"/>'
+        '<path d="M0 80 Q50 58 100 76 T160 72 V90 H0Z" fill="#0b0e1c"/></svg>'
+    )
 
 
 def _with_csp(route: Route) -> None:

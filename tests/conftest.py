@@ -57,6 +57,18 @@ def _use_layer(settings, config: dict) -> None:
     channel_layers.backends.clear()
 
 
+@pytest.fixture
+def servers_layer(settings, redis_url) -> Iterator[None]:
+    """Publish from the test on the Redis the started server processes read (process_env's
+    REDIS_URL), so a batch the test publishes reaches their pages at once."""
+    _use_layer(
+        settings,
+        {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [redis_url]}},
+    )
+    yield
+    channel_layers.backends.clear()
+
+
 @pytest.fixture(params=["memory", "redis"])
 def channel_layer(request, settings) -> Iterator[str]:
     """Run the test on the in-memory layer and on channels-redis's pub/sub layer."""

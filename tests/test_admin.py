@@ -12,8 +12,13 @@ from payloads import ingest
 pytestmark = pytest.mark.django_db
 
 
+# The wall settings inline's management form: none sent, so the topic alone is saved.
+NO_WALL = {"wall-TOTAL_FORMS": "0", "wall-INITIAL_FORMS": "0"}
+
+
 def add_topic(client, **fields):
     data = {
+        **NO_WALL,
         "name": "Python",
         "slug": "python",
         "query": "python",
@@ -167,7 +172,7 @@ def test_editing_a_topics_rule_marks_it_pending_until_the_worker_reports(admin_c
     topic = Topic.objects.create(name="Python", slug="python", query="python", rule_state="active")
     url = reverse("admin:feed_topic_change", args=[topic.pk])
     form = {"name": "Python", "query": "#python", "is_active": "on", "moderation": "open", "networks": ["x"]}
-    admin_client.post(url, form)
+    admin_client.post(url, {**form, **NO_WALL})
     topic.refresh_from_db()
     assert (topic.query, topic.rule_state) == ("#python", "pending")
 

@@ -1,6 +1,7 @@
 """Media and quotes in Chromium: images sized before they load, with their alt text; a broken one
 gives way to its alt text; a video shows its preview with a play mark; a quoted post is a card with
-its author and text (as text, never markup) linking to it."""
+its author and text (as text, never markup) linking to it; a repost shows the original and who
+reposted it, a reply whom it answers."""
 
 import pytest
 from playwright.sync_api import expect
@@ -48,7 +49,14 @@ def _post_with_media_and_a_quote() -> None:
     message["includes"]["media"] = media
     message["includes"]["tweets"] = [{"id": "1700", "text": "<b>not bold</b> quoted", "author_id": "99"}]
     message["includes"]["users"].append({"id": "99", "username": "grace", "name": "Grace"})
-    tweets_ingest(tweets=[normalize(message)])
+    repost = x_message("RT @grace: Old news #media", tags=["media"], tweet_id="1900")
+    repost["data"]["referenced_tweets"] = [
+        {"type": "retweeted", "id": "1701"},
+        {"type": "replied_to", "id": "1700"},
+    ]
+    repost["includes"]["tweets"] = [{"id": "1701", "text": "Old news, still true #media", "author_id": "99"}]
+    repost["includes"]["users"].append({"id": "99", "username": "grace", "name": "Grace"})
+    tweets_ingest(tweets=[normalize(message), normalize(repost)])
 
 
 def test_images_a_broken_one_a_video_and_a_quote_on_the_page(browser, orm, start_server) -> None:
@@ -56,7 +64,12 @@ def test_images_a_broken_one_a_video_and_a_quote_on_the_page(browser, orm, start
     server = start_server("uvicorn")
     page = new_page(browser)
     page.goto(f"{server.url}/topics/media/")
-    post = page.locator("#feed .tweet").first
+    repost = page.locator("#feed .tweet").first
+    expect(repost.locator(".tweet__reposted")).to_have_text("↻ Reposted by Alice")
+    expect(repost.locator(".tweet__name")).to_have_text("Grace")
+    expect(repost.locator(".tweet__text")).to_have_text("Old news, still true #media")
+    expect(repost.locator(".tweet__reply-to a")).to_have_attribute("href", "https://x.com/i/web/status/1700")
+    post = page.locator("#feed .tweet").nth(1)
     stage = post.locator('img.tweet__image[alt="The stage"]')
     expect(stage).to_have_attribute("width", "1600")  # sized from the post, before it loads
     expect(stage).to_have_attribute("loading", "lazy")

@@ -120,7 +120,7 @@ def test_a_page_away_for_long_fetches_only_what_it_shows(browser, start_server, 
             for i in range(count)
         )
         posts = TopicPost.objects.bulk_create(TopicPost(topic=topic, tweet=t, state="visible") for t in made)
-        return [tweet_wire(post.tweet, ["busy"], seq=post.pk) for post in posts]
+        return [tweet_wire(post.tweet, ["busy"], seq=post.pk, at=post.created_at) for post in posts]
 
     first = orm(make_tweets, 1)
     connects: list[WebSocketRoute] = []

@@ -63,6 +63,9 @@ async def test_tweet_carries_the_documented_fields(topic):
         "topics",
         "media",
         "quote",
+        "at",
+        "reply_to",
+        "reposted_by",
     }
     assert tweet["source"] == "x"
     assert (tweet["media"], tweet["quote"]) == ([], None)

@@ -7,7 +7,7 @@ from blueskyemulator import records
 from feed.bluesky import BlueskyAuthor, bluesky_post
 from feed.mastodon import status_post
 from feed.media import MAX_MEDIA, bluesky_media, mastodon_media, x_media
-from feed.models import Topic
+from feed.models import Topic, TopicPost
 from feed.normalize import normalize
 from feed.selectors import topic_history_items
 from feed.services import tweets_ingest
@@ -164,3 +164,49 @@ def test_each_network_conversion_fills_media():
         "media_attachments": [image],
     }
     assert len(status_post(status).media) == 1
+
+
+def _stored_state(post) -> tuple[str, str]:
+    tweets_ingest(tweets=[post])
+    topic_post = TopicPost.objects.get(tweet__network_id=post.network_id)
+    return topic_post.state, topic_post.reason
+
+
+def test_media_marked_sensitive_wait_for_a_moderator_on_every_network(db):
+    Topic.objects.create(name="Python", slug="python", query="python")  # open: no approval asked
+    photo = {"media_key": "3_1", "type": "photo", "url": "https://pbs.twimg.com/p.jpg"}
+    on_x = _x([photo])
+    on_x["data"]["possibly_sensitive"] = True
+    assert _stored_state(normalize(on_x)) == ("pending", "sensitive media")
+    text_only = x_message("python, nothing to see", tags=["python"])
+    text_only["data"]["possibly_sensitive"] = True  # X marks it, but there is no media to hide
+    assert _stored_state(normalize(text_only)) == ("visible", "")
+    embed = records.images_embed(["alt"], seed="l")
+    labelled = {
+        "text": "python",
+        "createdAt": "2026-01-01T00:00:00Z",
+        "embed": embed,
+        "labels": {"$type": "com.atproto.label.defs#selfLabels", "values": [{"val": "graphic-media"}]},
+    }
+    event = {
+        "did": DID,
+        "time_us": 1,
+        "kind": "commit",
+        "commit": {
+            "operation": "create",
+            "collection": "app.bsky.feed.post",
+            "rkey": "3klab",
+            "record": labelled,
+        },
+    }
+    on_bluesky = bluesky_post(event, author=BlueskyAuthor(did=DID), topic_slugs=("python",))
+    assert _stored_state(on_bluesky) == ("pending", "sensitive media")
+    image = media_attachment({}, media_id="1", domain="a.example", local=True)
+    status = {
+        "uri": "https://a.example/users/al/statuses/2",
+        "content": "<p>python</p>",
+        "sensitive": True,
+        "account": {"id": "1", "acct": "al", "url": "https://a.example/@al"},
+        "media_attachments": [image],
+    }
+    assert _stored_state(status_post(status, topic_slugs=("python",))) == ("pending", "sensitive media")

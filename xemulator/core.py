@@ -296,13 +296,18 @@ class EmulatorCore:
         return None
 
     def start_rate(
-        self, rate: float, count: int, text: str = DEFAULT_RATE_TEXT, author: dict | None = None
+        self,
+        rate: float,
+        count: int,
+        text: str = DEFAULT_RATE_TEXT,
+        author: dict | None = None,
+        media: list[dict] = (),
     ) -> dict:
         """Emit ``count`` Posts (0 = until stopped) at ``rate`` per second.
 
         ``{n}`` in ``text`` is the 1-based sequence number and ``{t}`` the
         emit time in ms since the epoch; a template without ``{t}`` gets
-        `` t={t} #bench`` appended.
+        `` t={t} #bench`` appended. ``media``: X media objects each Post carries (as ``emit``).
         """
         if rate <= 0:
             raise ValueError("rate must be > 0")
@@ -318,7 +323,7 @@ class EmulatorCore:
             "started_at": p.iso_now(),
         }
         self._rate_task = asyncio.get_running_loop().create_task(
-            self._run_rate(rate, count, template, author)
+            self._run_rate(rate, count, template, author, list(media))
         )
         log.info("rate: %s Posts/s, count %s, text %r", rate, count or "unlimited", template)
         return dict(self.rate_status)
@@ -330,7 +335,9 @@ class EmulatorCore:
         self.rate_status["running"] = False
         return dict(self.rate_status)
 
-    async def _run_rate(self, rate: float, count: int, template: str, author: dict | None) -> None:
+    async def _run_rate(
+        self, rate: float, count: int, template: str, author: dict | None, media: list[dict] = ()
+    ) -> None:
         loop = asyncio.get_running_loop()
         start = loop.time()
         n = 0
@@ -341,7 +348,7 @@ class EmulatorCore:
                 await asyncio.sleep(delay)
             now_ms = str(int(time.time() * 1000))
             text = template.replace("{n}", str(n)).replace("{t}", now_ms)
-            delivered = self.emit(text, author=author) is not None
+            delivered = self.emit(text, author=author, media=media) is not None
             self.rate_status["emitted"] = n
             self.rate_status["delivered"] += delivered
         self.rate_status["running"] = False

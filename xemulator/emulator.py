@@ -228,9 +228,14 @@ class XEmulator:
         return self._call(lambda: self.core.rulebook.remove(rule_id))
 
     def start_rate(
-        self, rate: float, count: int, text: str = DEFAULT_RATE_TEXT, author: dict | None = None
+        self,
+        rate: float,
+        count: int,
+        text: str = DEFAULT_RATE_TEXT,
+        author: dict | None = None,
+        media: list[dict] = (),
     ) -> dict:
-        return self._call(self.core.start_rate, rate, count, text, author)
+        return self._call(self.core.start_rate, rate, count, text, author, media)
 
     def stop_rate(self) -> dict:
         return self._call(self.core.stop_rate)

@@ -204,6 +204,7 @@ async def control_rate(request: web.Request) -> web.Response:
             int(body.get("count", 0)),
             str(body.get("text", "bench {n} t={t} #bench")),
             body.get("author"),
+            body.get("media") or [],
         )
     except (TypeError, ValueError) as exc:
         raise web.HTTPBadRequest(text=str(exc)) from exc

@@ -2,10 +2,11 @@
 //   [data-topics-api]   home: topic cards whose counts are refreshed from /api/topics/
 //   [data-live-feed]    topic page and wall: the live feed over the WebSocket, caught up via the API
 //   [data-theme-toggle] wall: dark/light theme from ?theme=, else localStorage, else dark
-// The moderation page's module (moderate.js) imports the tweet rendering below; on its page the boot
-// finds none of these elements and does nothing.
-// Untrusted data reaches the DOM through textContent and attributes only; the one exception is a
-// tweet's `html` field, which the server renders and escapes.
+// How a post looks is render.js (the moderation page's module uses it too); the wall's settings and
+// spotlight are wall.js. On a page with none of the elements above, the boot does nothing.
+
+import { el, refreshTimes, renderTweet, str } from "./render.js";
+import { Wall } from "./wall.js";
 
 const RETRY_BASE_MS = 1000;
 const RETRY_CAP_MS = 30000;
@@ -22,43 +23,7 @@ const FETCH_OPTIONS = { headers: { Accept: "application/json" }, cache: "no-stor
 const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 const numberFormat = new Intl.NumberFormat();
 
-// --- Helpers ---------------------------------------------------------------------------------
-function el(tag, className, text, props = {}) {
-  const node = Object.assign(document.createElement(tag), props);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function hue(key) {
-  let hash = 0;
-  for (const ch of String(key)) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
-  return hash % 360;
-}
-
-function initial(name) {
-  const clean = String(name).replace(/^[@\s]+/, "");
-  if (!clean) return "?";
-  const first = "Segmenter" in Intl ? [...new Intl.Segmenter().segment(clean)][0].segment : Array.from(clean)[0];
-  return first.toLocaleUpperCase();
-}
-
-function relativeTime(ms, now = Date.now()) {
-  const s = Math.floor((now - ms) / 1000);
-  if (s < 5) return "now";
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h`;
-  if (s < 7 * 86400) return `${Math.floor(s / 86400)}d`;
-  const year = new Date(ms).getFullYear() === new Date(now).getFullYear() ? undefined : "numeric";
-  return new Date(ms).toLocaleDateString(undefined, { month: "short", day: "numeric", year });
-}
-
-function refreshTimes(root) {
-  const now = Date.now();
-  for (const time of root.querySelectorAll("time[datetime]")) time.textContent = relativeTime(Date.parse(time.dateTime), now);
-}
-
+// --- Frames' tweets ---------------------------------------------------------------------------
 function validTweets(list) {
   if (!Array.isArray(list)) return [];
   const valid = (t) => t && Number.isSafeInteger(t.seq) && t.seq > 0 && typeof t.id === "string";
@@ -72,135 +37,6 @@ function validPinned(list) {
 }
 
 const maxSeq = (tweets) => tweets.reduce((top, t) => Math.max(top, t.seq), 0);
-const str = (value) => (typeof value === "string" ? value : "");
-
-// --- One tweet -------------------------------------------------------------------------------
-function avatar(author, large) {
-  const name = str(author.name) || str(author.username) || "?";
-  const fallback = () => {
-    const circle = el("span", "avatar avatar--initial", initial(name));
-    circle.setAttribute("aria-hidden", "true");
-    circle.style.setProperty("--avatar-hue", hue(author.id || name));
-    return circle;
-  };
-  const url = str(author.avatar_url);
-  if (!url.startsWith("https://")) return fallback();
-  const size = large ? 72 : 48;
-  const img = el("img", "avatar", undefined, { alt: "", loading: "lazy", decoding: "async", width: size, height: size });
-  img.referrerPolicy = "no-referrer";
-  // X serves larger variants of "_normal" (48 px) avatars; on error try the original, then the initial.
-  const sharper = url.replace(/_normal(\.\w+)$/, large ? "_200x200$1" : "_bigger$1");
-  img.addEventListener("error", () => (img.src === sharper && sharper !== url ? (img.src = url) : img.replaceWith(fallback())));
-  img.src = sharper;
-  return img;
-}
-
-// An image address a page may load: the networks' https hosts (the CSP names them), or this site.
-const imageUrl = (value) => {
-  const url = str(value);
-  return url.startsWith("https://") || (url.startsWith("/") && !url.startsWith("//")) ? url : "";
-};
-
-// A post's images, videos and GIFs (feed/media.py's shape): lazy, sized from their width and height
-// before they load (nothing jumps on a projector), with their alt text. A video or GIF shows its
-// preview with a play mark and links to the post; an image that fails gives way to its alt text.
-function renderMedia(tweet) {
-  const items = (Array.isArray(tweet.media) ? tweet.media : []).filter((m) => m && imageUrl(m.url)).slice(0, 4);
-  if (!items.length) return null;
-  const grid = el("div", "tweet__media");
-  grid.dataset.count = String(items.length);
-  for (const media of items) {
-    const moving = media.type === "video" || media.type === "gif";
-    const alt = str(media.alt);
-    const img = el("img", "tweet__image", undefined, { alt, loading: "lazy", decoding: "async" });
-    if (Number.isSafeInteger(media.width) && Number.isSafeInteger(media.height)) {
-      Object.assign(img, { width: media.width, height: media.height });
-    }
-    img.referrerPolicy = "no-referrer";
-    const url = str(tweet.url);
-    const frame = moving && url.startsWith("https://")
-      ? el("a", "tweet__medium", undefined, { href: url, target: "_blank", rel: "noopener noreferrer" })
-      : el("div", "tweet__medium");
-    frame.dataset.type = str(media.type);
-    img.addEventListener("error", () => {
-      const missing = el("span", "tweet__image-missing", alt ? `Image unavailable: ${alt}` : "Image unavailable");
-      img.replaceWith(missing);
-      frame.classList.add("is-broken");
-    }, { once: true });
-    img.src = imageUrl(media.url);
-    frame.append(img);
-    if (moving) frame.append(el("span", "tweet__play", media.type === "gif" ? "GIF" : "▶", { title: "Play on the network" }));
-    grid.append(frame);
-  }
-  return grid;
-}
-
-// The post a post quotes (feed/quotes.py's card): its author and text, set as text, and its first
-// image, linking to it on its network; one whose content is unknown is just a link.
-function renderQuote(tweet) {
-  const quote = tweet.quote && typeof tweet.quote === "object" ? tweet.quote : null;
-  if (!quote) return null;
-  const url = str(quote.url);
-  const card = url.startsWith("https://")
-    ? el("a", "tweet__quote", undefined, { href: url, target: "_blank", rel: "noopener noreferrer" })
-    : el("div", "tweet__quote");
-  const author = quote.author && typeof quote.author === "object" ? quote.author : {};
-  const text = str(quote.text);
-  if (!text && !str(author.username)) {
-    card.append(el("span", "tweet__quote-unknown", "Quoted post"));
-    return card;
-  }
-  const who = el("header", "tweet__quote-author");
-  who.append(el("bdi", "tweet__name", str(author.name) || str(author.username)));
-  if (str(author.username)) who.append(el("span", "tweet__handle", `@${author.username}`, { dir: "ltr" }));
-  card.append(who, el("p", "tweet__quote-text", text, { dir: "auto" }));
-  const media = renderMedia({ media: Array.isArray(quote.media) ? quote.media.slice(0, 1) : [], url: "" });
-  if (media) card.append(media);
-  return card;
-}
-
-// The networks a post can come from (Tweet.Source), as its badge names them.
-const NETWORKS = { x: "X", bluesky: "Bluesky", mastodon: "Mastodon" };
-
-function renderTweet(tweet, large) {
-  const author = tweet.author && typeof tweet.author === "object" ? tweet.author : {};
-  const item = el("li", "tweet");
-  Object.assign(item.dataset, { seq: String(tweet.seq), id: tweet.id });
-  const meta = el("header", "tweet__meta");
-  const network = NETWORKS[str(tweet.source) || "x"];
-  if (network) {
-    const badge = el("span", "tweet__network", network, { title: `Posted on ${network}` });
-    badge.dataset.network = str(tweet.source) || "x";
-    meta.append(badge);
-  }
-  meta.append(el("bdi", "tweet__name", str(author.name) || str(author.username) || "Unknown"));
-  if (str(author.username)) meta.append(el("span", "tweet__handle", `@${author.username}`, { dir: "ltr" }));
-  const created = Date.parse(tweet.created_at);
-  if (!Number.isNaN(created)) {
-    const date = new Date(created);
-    const time = el("time", "", relativeTime(created), { dateTime: date.toISOString(), title: date.toLocaleString() });
-    const url = str(tweet.url);
-    const stamp = url.startsWith("https://")
-      ? el("a", "tweet__time", undefined, { href: url, target: "_blank", rel: "noopener noreferrer" })
-      : el("span", "tweet__time");
-    stamp.append(time);
-    meta.append(stamp);
-  }
-  const text = el("p", "tweet__text", undefined, { dir: "auto" });
-  const lang = str(tweet.lang);
-  if (/^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$/.test(lang) && lang !== "und" && !/^q[a-t]/.test(lang)) text.lang = lang;
-  text.innerHTML = str(tweet.html); // the one innerHTML: server-rendered and escaped
-  const body = el("div", "tweet__body");
-  body.append(meta, text);
-  const media = renderMedia(tweet);
-  if (media) body.append(media);
-  const quote = renderQuote(tweet);
-  if (quote) body.append(quote);
-  const card = el("article", "tweet__card");
-  card.append(avatar(author, large), body);
-  item.append(card);
-  return item;
-}
 
 // --- The list: ordered by seq, capped, with a queue while the reader is scrolled down ----------
 class FeedView {
@@ -211,6 +47,9 @@ class FeedView {
     this.wall = root.dataset.layout === "wall";
     this.maxItems = Number(root.dataset.maxItems) || 200;
     this.items = new Map(); // seq -> <li> in the list
+    this.tweets = new Map(); // seq -> the tweet each <li> shows (the wall's spotlight picks from these)
+    this.spotlight = false; // the wall shows one post at a time: the list is kept, not laid out
+    this.onChange = null; // called when what the list holds changed
     this.pending = new Map(); // seq -> tweet, held while the reader is scrolled down
     this.hiddenIds = new Set();
     this.pinnedList = root.querySelector("[data-pinned]");
@@ -249,12 +88,19 @@ class FeedView {
     while (next && Number(next.dataset.seq) > tweet.seq) next = next.nextElementSibling;
     this.list.insertBefore(item, next);
     this.items.set(tweet.seq, item);
+    this.tweets.set(tweet.seq, tweet);
+  }
+
+  // The newest `count` tweets in the list, newest first.
+  newestTweets(count) {
+    return [...this.tweets.values()].sort((a, b) => b.seq - a.seq).slice(0, count);
   }
 
   drop(item) {
     const seq = Number(item.dataset.seq);
     this.floorSeq = Math.max(this.floorSeq, seq);
     this.items.delete(seq);
+    this.tweets.delete(seq);
     item.remove();
   }
 
@@ -266,7 +112,7 @@ class FeedView {
       this.floorSeq = Math.max(this.floorSeq, seq);
       this.overflowed = true;
     }
-    if (this.wall) requestAnimationFrame(() => this.fit());
+    if (this.wall && !this.spotlight) requestAnimationFrame(() => this.fit());
     this.render();
   }
 
@@ -306,6 +152,7 @@ class FeedView {
         const fresh = renderTweet(tweet, this.wall);
         item.replaceWith(fresh);
         this.items.set(tweet.seq, fresh);
+        this.tweets.set(tweet.seq, tweet);
       }
       if (this.pending.has(tweet.seq)) this.pending.set(tweet.seq, tweet);
       const pinned = this.pins.get(tweet.id);
@@ -329,7 +176,9 @@ class FeedView {
 
   remove(id) {
     for (const [seq, tweet] of this.pending) if (tweet.id === id) this.pending.delete(seq);
-    for (const [seq, item] of this.items) if (item.dataset.id === id) this.items.delete(seq) && item.remove();
+    for (const [seq, item] of this.items) {
+      if (item.dataset.id === id) this.items.delete(seq) && this.tweets.delete(seq) && item.remove();
+    }
   }
 
   // Pins: each new pin goes on top; a pinned post leaves the list and comes back to its place there
@@ -374,6 +223,7 @@ class FeedView {
   }
 
   render() {
+    this.onChange?.();
     const n = this.pending.size;
     if (this.button) {
       this.button.hidden = n === 0;
@@ -458,6 +308,7 @@ class LiveFeed {
     let message;
     try { message = JSON.parse(data); } catch { return; }
     if (["hide", "show", "edit", "pin", "unpin"].includes(message.type)) return this.onDecision(conn, message);
+    if (message.type === "wall") return this.onWall?.(message.wall);
     if (message.type !== "history" && message.type !== "tweets") return; // ping, unknown: ignore
     const tweets = validTweets(message.tweets);
     if (message.type === "tweets") return this.accept(conn, tweets, true);
@@ -657,7 +508,7 @@ const BUDGET_POLL_MS = 30000;
 const BUDGET_RESUME_GRACE_MS = 3000; // the worker checks budgets every 2 s
 const BUDGET_MIN_POLL_MS = 5000; // past the resume time with the worker not yet back: ask, but gently
 
-function initBudgetNotice(node) {
+function initBudgetNotice(node, onStatus) {
   let timer;
   const show = (status) => {
     node.dataset.ruleState = str(status.rule_state);
@@ -674,7 +525,11 @@ function initBudgetNotice(node) {
   const poll = async () => {
     try {
       const response = await fetch(node.dataset.statusUrl, FETCH_OPTIONS);
-      if (response.ok) show(await response.json());
+      if (response.ok) {
+        const status = await response.json();
+        show(status);
+        onStatus?.(status);
+      }
     } catch {
       // offline or restarting: the next poll tries again
     }
@@ -689,8 +544,17 @@ if (home) initHome(home);
 const themeButton = document.querySelector("[data-theme-toggle]");
 if (themeButton) initTheme(themeButton);
 const feedRoot = document.querySelector("[data-live-feed]");
-if (feedRoot) new LiveFeed(feedRoot, new FeedView(feedRoot)).connect();
+let wall = null;
+if (feedRoot) {
+  const view = new FeedView(feedRoot);
+  const feed = new LiveFeed(feedRoot, view);
+  if (view.wall) {
+    wall = new Wall(feedRoot, view, renderTweet);
+    feed.onWall = (settings) => wall.apply(settings);
+  }
+  feed.connect();
+}
 const budgetNotice = document.querySelector("[data-budget-notice]");
-if (budgetNotice) initBudgetNotice(budgetNotice);
+if (budgetNotice) initBudgetNotice(budgetNotice, (status) => wall?.apply(status.wall));
 
-export { refreshTimes, renderTweet, validTweets };
+export { validTweets };

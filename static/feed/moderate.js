@@ -11,7 +11,8 @@
 // CSRF token; its answer moves the post at once, unless a newer frame moved it meanwhile. After a
 // reconnect the snapshot is the truth: the database's, not what the page remembers.
 // Nothing inline: CSP-safe.
-import { refreshTimes, renderTweet, validTweets } from "./feed.js";
+import { refreshTimes, renderTweet } from "./render.js";
+import { validTweets } from "./feed.js";
 
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 10000; // a moderator's page: come back quickly, with jitter against a stampede

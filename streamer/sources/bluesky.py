@@ -34,7 +34,7 @@ from websockets.asyncio.client import connect
 
 from feed.bluesky import POST_COLLECTION, SOURCE, BlueskyAuthor, bluesky_post, extra_tags, post_uri
 from feed.normalize import NormalizedTweet, PayloadError
-from feed.quotes import bluesky_quoted_uri
+from feed.references import bluesky_quoted_uri
 from feed.rule_check import RuleOutcome
 from feed.rule_facts import bluesky_facts
 from feed.rule_prefilter import TopicMatcher

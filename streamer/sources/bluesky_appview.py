@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 import aiohttp
 
 from feed.bluesky import URL_CHARS, BlueskyAuthor
-from feed.quotes import bluesky_quote
+from feed.references import bluesky_quote
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class ProfileBook(AppViewBook[BlueskyAuthor]):
 
 
 class PostBook(AppViewBook[dict]):
-    """Quoted posts by at:// URI (getPosts), as quote cards (feed/quotes.py)."""
+    """Quoted posts by at:// URI (getPosts), as quote cards (feed/references.py)."""
 
     path, param, what = GET_POSTS, "uris", "posts"
 

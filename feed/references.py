@@ -1,4 +1,11 @@
-"""The post a post quotes, as a small card in one shape for every network.
+"""What a post refers to, in one shape for every network: the post it quotes (a card), the post it
+answers (`reply_to`), and, for a repost, who reposted it (`reposted_by`).
+
+A reply: `{"username", "url"}`, whom it answers (empty when the network does not say) and a link to
+what it answers. A repost is shown as the original post, its author and text, with `reposted_by`
+`{"username", "name", "url"}`: the account that reposted it.
+
+The quoted post:
 
 `{"id", "source", "url", "text", "author": {"username", "name", "avatar_url"}, "media": [...]}`
 (media in feed/media.py's shape). The text is plain: the page sets it as text, never as markup. A
@@ -48,15 +55,7 @@ def quote_card(
 
 
 def x_quote(payload: dict[str, Any]) -> dict[str, Any] | None:
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-    quoted_id = next(
-        (
-            str(ref.get("id"))
-            for ref in _list(data.get("referenced_tweets"))
-            if isinstance(ref, dict) and ref.get("type") == "quoted" and str(ref.get("id", "")).isdigit()
-        ),
-        None,
-    )
+    quoted_id = _referenced_id(payload, "quoted")
     if quoted_id is None:
         return None
     includes = payload.get("includes") if isinstance(payload.get("includes"), dict) else {}
@@ -119,3 +118,58 @@ def _http(value: Any) -> str:
 
 def _list(value: Any) -> list:
     return value if isinstance(value, list) else []
+
+
+def x_reply_to(payload: dict[str, Any]) -> dict[str, str] | None:
+    """Whom an X reply answers: the parent's author from includes (the referenced_tweets expansions)."""
+    parent_id = _referenced_id(payload, "replied_to")
+    if parent_id is None:
+        return None
+    includes = payload.get("includes") if isinstance(payload.get("includes"), dict) else {}
+    parent = _by_id(includes.get("tweets"), parent_id)
+    author = _by_id(includes.get("users"), str(parent.get("author_id", "")))
+    username = author.get("username") if isinstance(author.get("username"), str) else ""
+    return {
+        "username": username[:USERNAME_CHARS],
+        "url": f"https://x.com/{username or 'i/web'}/status/{parent_id}",
+    }
+
+
+def x_reposted(payload: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """For an X repost whose original came in includes: (the original Post, its author)."""
+    original_id = _referenced_id(payload, "retweeted")
+    if original_id is None:
+        return None
+    includes = payload.get("includes") if isinstance(payload.get("includes"), dict) else {}
+    original = _by_id(includes.get("tweets"), original_id)
+    if not isinstance(original.get("text"), str):
+        return None  # not included (deleted, or not asked for): the repost is shown as X sent it
+    return original, _by_id(includes.get("users"), str(original.get("author_id", "")))
+
+
+def reposter(username: Any, name: Any, url: Any) -> dict[str, str]:
+    username = username if isinstance(username, str) else ""
+    return {
+        "username": username[:USERNAME_CHARS],
+        "name": (name if isinstance(name, str) and name else username)[:NAME_CHARS],
+        "url": _http(url),
+    }
+
+
+def bluesky_reply_to(record: dict[str, Any]) -> dict[str, str] | None:
+    """A Bluesky reply names its parent by URI only: a link to it (whom it answers is not said)."""
+    reply = record.get("reply") if isinstance(record.get("reply"), dict) else {}
+    parent = reply.get("parent") if isinstance(reply.get("parent"), dict) else {}
+    uri = parent.get("uri")
+    if not isinstance(uri, str) or "/app.bsky.feed.post/" not in uri or not uri.startswith("at://"):
+        return None
+    did, _, rkey = uri.removeprefix("at://").partition("/app.bsky.feed.post/")
+    return {"username": "", "url": f"https://bsky.app/profile/{did}/post/{rkey}"}
+
+
+def _referenced_id(payload: dict[str, Any], kind: str) -> str | None:
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    for ref in _list(data.get("referenced_tweets")):
+        if isinstance(ref, dict) and ref.get("type") == kind and str(ref.get("id", "")).isdigit():
+            return str(ref["id"])
+    return None

@@ -21,7 +21,7 @@ from typing import Any
 
 from feed.bluesky import POST_COLLECTION, BlueskyAuthor, bluesky_post, post_uri
 from feed.normalize import NormalizedTweet
-from feed.quotes import bluesky_quote, bluesky_quoted_uri
+from feed.references import bluesky_quote, bluesky_quoted_uri
 from feed.rule_prefilter import TopicMatcher
 from streamer.sources.bluesky import record_topics
 from streamer.sources.bluesky_appview import profile_authors

@@ -55,8 +55,9 @@ test-postgres:
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-# Fault drill: real Redis, PostgreSQL, X emulator, worker and uvicorn; each fault injected in turn
-# while a page-like viewer watches. About 3 minutes (a 429 makes the worker wait 60 s, as X requires).
+# Fault drill: real Redis, PostgreSQL, the X, Bluesky and Mastodon emulators, worker and uvicorn; each
+# fault injected in turn while page-like viewers watch. About 4 minutes (a 429 makes the worker wait
+# 60 s, as X requires).
 drill: $(BIN)/.installed
 	$(BIN)/python -m drill
 

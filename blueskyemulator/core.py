@@ -66,6 +66,7 @@ class BlueskyCore:
         self.refused_count = 0
         self.slow_drop_count = 0  # live subscribers dropped because their outbox filled up
         self.pending_resends: deque[int] = deque()
+        self.refusal: int | None = None  # an HTTP status /subscribe answers with while set (an outage)
         self.profile_calls = 0
         self.profile_requests: deque[list[str]] = deque(maxlen=1000)  # the actors of each call, newest last
         self.post_requests: deque[list[str]] = deque(maxlen=1000)  # getPosts' uris, each call
@@ -95,6 +96,7 @@ class BlueskyCore:
             "oldest_time_us": self.buffer[0].time_us if self.buffer else None,
             "last_time_us": self.buffer[-1].time_us if self.buffer else None,
             "pending_resends": list(self.pending_resends),
+            "refusal": self.refusal,
             "accounts": len(self.accounts.by_did),
             "profile_calls": self.profile_calls,
             "profile_latency": self.profile_latency,
@@ -391,6 +393,26 @@ class BlueskyCore:
         """The next ``connects`` subscribers start ``count`` wanted events earlier than they asked:
         events a consumer already had, delivered again (at-least-once)."""
         self.pending_resends.extend([int(count)] * int(connects))
+
+    def event(self, did: str, kind: str, body: dict) -> dict:
+        """An event of any ``kind`` (Jetstream documents commit, identity and account; a consumer
+        must skip a kind it does not know, as a new Jetstream may add one): kept and replayed like
+        any other, and not filtered by collection (only commits have one)."""
+        return self.publish(self.author_did(did), kind, body)
+
+    def send_raw(self, text: str) -> int:
+        """A fault: one frame, exactly ``text``, to every started subscriber; not kept for replay
+        (it has no time_us). Returns how many subscribers it was queued to."""
+        sent = sum(sub.queue_text(text) for sub in self.subscribers)
+        self.frames_queued += sent
+        return sent
+
+    def refuse(self, status: int | None = 503) -> int | None:
+        """An outage: /subscribe answers HTTP ``status`` (before any upgrade) until called with
+        None. Events emitted meanwhile are kept, so a consumer's cursor replays them."""
+        self.refusal = status
+        log.info("subscribe %s", f"refused with {status}" if status else "accepted again")
+        return status
 
     def drop_connections(self) -> int:
         """Cut every subscriber's TCP connection (no close frame)."""

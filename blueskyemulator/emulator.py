@@ -265,6 +265,18 @@ class BlueskyEmulator:
         point they asked for: duplicates, as Jetstream's at-least-once delivery allows."""
         self._call(self.core.resend_on_reconnect, count, connects)
 
+    def event(self, kind: str, body: dict, did: str | None = None) -> dict:
+        """Emit an event of any ``kind`` (e.g. one Jetstream does not document yet)."""
+        return self._call(self.core.event, did, kind, body)
+
+    def send_raw(self, text: str) -> int:
+        """Send one frame, exactly ``text``, to every subscriber (not kept for replay)."""
+        return self._call(self.core.send_raw, text)
+
+    def refuse(self, status: int | None = 503) -> int | None:
+        """/subscribe answers HTTP ``status`` until called with None; events are still kept."""
+        return self._call(self.core.refuse, status)
+
     def drop_connections(self) -> int:
         """Cut every ``/subscribe`` connection (TCP abort, no close frame)."""
         return self._call(self.core.drop_connections)

@@ -166,6 +166,15 @@ class Subscriber:
         self._wakeup.set()
         return True
 
+    def queue_text(self, text: str) -> bool:
+        """Queue a frame as it is, past the filter: a fault (not JSON, an odd event), never kept."""
+        if self.closed or not self.started:
+            return False
+        self._outbox.append(text)
+        self.frames_queued += 1
+        self._wakeup.set()
+        return True
+
     def abort(self, reason: str) -> None:
         """Cut the TCP connection at once: no close frame, as a network failure would."""
         self.closed = True

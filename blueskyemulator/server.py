@@ -25,6 +25,9 @@ Control endpoints (JSON bodies; refused unless the peer is loopback):
   ``{"did", "collection", "operation", "rkey"?, "record"?}`` (any collection)
 * ``POST /_emulator/resend`` ``{"count", "connects"?: 1}`` (duplicates on the next connects)
 * ``POST /_emulator/drop`` (cut every subscriber's connection)
+* ``POST /_emulator/refuse`` ``{"status": 503}`` (answer /subscribe so until ``{"status": null}``)
+* ``POST /_emulator/event`` ``{"kind", "body", "did"?}`` (an event of any kind, kept for replay)
+* ``POST /_emulator/raw`` ``{"text"}`` (one frame, as given, to every subscriber; not kept)
 * ``POST /_emulator/rate`` ``{"rate", "count", "word", "match_ratio", "seed"?}``; ``{"stop": true}``
 * ``POST /_emulator/profiles`` ``{"latency": seconds}`` (getProfiles' artificial latency)
 * ``POST /_emulator/reset``
@@ -79,6 +82,10 @@ async def _gate(request: web.Request, handler):
 
 async def subscribe(request: web.Request) -> web.StreamResponse:
     core = request.app[CORE_KEY]
+    if core.refusal:
+        core.connect_count += 1
+        core.refused_count += 1
+        return web.Response(status=core.refusal, text="Jetstream is unavailable")
     try:
         flt, cursor, hello = core.subscribe_options(request)
     except OptionsError as exc:
@@ -230,6 +237,25 @@ async def control_drop(request: web.Request) -> web.Response:
     return json_response({"dropped": request.app[CORE_KEY].drop_connections()})
 
 
+async def control_refuse(request: web.Request) -> web.Response:
+    b = await _body(request)
+    status = b.get("status", 503)
+    return json_response({"refusal": request.app[CORE_KEY].refuse(int(status) if status else None)})
+
+
+async def control_event(request: web.Request) -> web.Response:
+    b = await _body(request)
+    body = b["body"]
+    if not isinstance(body, dict):
+        raise ValueError("body must be a JSON object")
+    return json_response(request.app[CORE_KEY].event(b.get("did"), str(b["kind"]), body))
+
+
+async def control_raw(request: web.Request) -> web.Response:
+    b = await _body(request)
+    return json_response({"sent": request.app[CORE_KEY].send_raw(str(b["text"]))})
+
+
 async def control_rate(request: web.Request) -> web.Response:
     b = await _body(request)
     rate = request.app[CORE_KEY].rate
@@ -272,6 +298,9 @@ CONTROL = {
     "commit": control_commit,
     "resend": control_resend,
     "drop": control_drop,
+    "refuse": control_refuse,
+    "event": control_event,
+    "raw": control_raw,
     "rate": control_rate,
     "profiles": control_profiles,
     "reset": control_reset,
@@ -279,7 +308,8 @@ CONTROL = {
 
 
 def build_app(core: BlueskyCore) -> web.Application:
-    app = web.Application(middlewares=[_gate])
+    # Control bodies up to 16 MB, as the Mastodon emulator takes: a post of a few MB for size tests.
+    app = web.Application(middlewares=[_gate], client_max_size=16 * 2**20)
     app[CORE_KEY] = core
     app.router.add_get("/subscribe", subscribe)
     app.router.add_get(GET_PROFILES, get_profiles)

@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import functools
 import inspect
 import logging
 import signal
@@ -11,10 +12,10 @@ from pathlib import Path
 
 import aiohttp
 
-from drill import faults_conn, faults_input, faults_moderation, faults_proc
-from drill.control import Db, Emulator, Http, Web
-from drill.runner import Drill, Result, ranges
-from drill.stack import ROOT, TOPIC_SLUG, Stack
+from drill import faults_bluesky, faults_conn, faults_input, faults_mastodon, faults_moderation, faults_proc
+from drill.control import Bluesky, Db, Emulator, Http, Mastodon, Web
+from drill.runner import Drill, Feed, Result, ranges, shown_twice
+from drill.stack import BLUESKY_SLUG, MASTODON_SLUG, ROOT, TOPIC_SLUG, Stack
 from drill.viewer import Viewer
 
 FAULTS = [
@@ -37,10 +38,30 @@ FAULTS = [
     faults_proc.web_restart,
     faults_proc.worker_sigterm,
     faults_proc.worker_sigkill,
+    # After the restarts, so they also show the new worker following Bluesky and Mastodon again.
+    faults_bluesky.dropped_and_replayed,
+    faults_bluesky.outage,
+    faults_bluesky.malformed_events,
+    faults_bluesky.event_1_mb,
+    faults_bluesky.unknown_kind,
+    faults_mastodon.dropped_stream,
+    faults_mastodon.malformed_payloads,
+    faults_mastodon.payload_1_mb,
+    faults_mastodon.unknown_event,
+    faults_mastodon.token_refused,
+    faults_mastodon.rate_limited,
+    faults_mastodon.new_token,
+]
+# (network, source name or its start, state): each source's own state, as the admin's networks
+# column shows it; the worker's state on /healthz is whichever source spoke last.
+SOURCES_UP = [
+    ("x", "x", "connected"),
+    ("bluesky", "bluesky", "streaming"),
+    ("mastodon", "mastodon:", "streaming"),
 ]
 STARTUP_S = 40.0
 STEP_TIMEOUT_S = 120.0  # the 429 step waits 60 s by design; anything past this is a hang
-TOTAL_TIMEOUT_S = 420.0
+TOTAL_TIMEOUT_S = 900.0
 
 
 async def _until(predicate, within: float, what: str) -> None:
@@ -52,22 +73,36 @@ async def _until(predicate, within: float, what: str) -> None:
         await asyncio.sleep(0.2)
 
 
-async def _started(stack: Stack, emulator: Emulator, web: Web) -> None:
+async def _started(stack: Stack, d: Drill) -> None:
+    await d.bluesky.add_author()  # the AppView knows who posts
     stack.worker.start()
     stack.web.start()
     await asyncio.to_thread(stack.web.wait_port)
 
     async def streaming() -> bool:
-        state = await emulator.state()
+        state = await d.emulator.state()
         return state["connected"] and any(r.get("tag") == TOPIC_SLUG for r in state["rules"])
 
-    await _until(streaming, STARTUP_S, "the worker has no rule or stream on the emulator")
-    await _until(lambda: _worker_state(web, "connected"), 10, "/healthz does not show the worker connected")
+    async def jetstream() -> bool:
+        return any(c["started"] for c in (await d.bluesky.state())["connections"])
+
+    await _until(streaming, STARTUP_S, "the worker has no rule or stream on the X emulator")
+    await _until(jetstream, 10, "the worker does not follow the Bluesky emulator")
+    await _until(d.mastodon.subscribed, 15, "the worker does not stream the Mastodon emulator's hashtag")
+    await _until(lambda: _alive(d.web), 10, "/healthz does not show the worker alive")
+    for network, source, state in SOURCES_UP:
+        up = functools.partial(_source_is, d, network, source, state)
+        await _until(up, 15, f"the {source} source is not {state}")
 
 
-async def _worker_state(web: Web, state: str) -> bool:
+async def _alive(web: Web) -> bool:
     worker = await web.worker_or_none()
-    return worker is not None and worker["state"] == state
+    return worker is not None and worker["alive"]
+
+
+async def _source_is(d: Drill, network: str, source: str, state: str) -> bool:
+    rows = await asyncio.to_thread(d.db.network_status, d.feeds[network].slug)
+    return any(str(r.get("source")).startswith(source) and r.get("state") == state for r in rows)
 
 
 async def _run_faults(d: Drill, faults: list) -> list[Result]:
@@ -84,40 +119,63 @@ async def _run_faults(d: Drill, faults: list) -> list[Result]:
 
 
 async def _final_checks(d: Drill) -> list[str]:
-    """Across the whole run: the API agrees with the database, and the viewer holds every tweet."""
+    """Across the whole run, per topic: the API agrees with the database, and the viewer holds every
+    post, each once."""
     problems = []
-    rows = await asyncio.to_thread(d.db.topic_rows)
-    if (count := await d.web.topic_count()) != len(rows):
-        problems.append(f"/api/topics/ counts {count}, the database holds {len(rows)}")
-    if missing := [r.seq for r in rows if r.seq not in d.viewer.held]:
-        problems.append(
-            f"at the end the viewer still lacks {len(missing)} stored tweets: seq {ranges(missing)}"
-        )
+    for feed in d.feeds.values():
+        rows = await asyncio.to_thread(d.db.topic_rows, feed.slug)
+        if (count := await d.web.topic_count(feed.slug)) != len(rows):
+            problems.append(f"{feed.slug}: /api/topics/ counts {count}, the database holds {len(rows)}")
+        if missing := [r.seq for r in rows if r.seq not in feed.viewer.held]:
+            problems.append(
+                f"{feed.slug}: at the end the viewer still lacks {len(missing)} stored posts:"
+                f" seq {ranges(missing)}"
+            )
+        if twice := shown_twice(feed.viewer):
+            problems.append(f"{feed.slug}: {len(twice)} posts held under two seqs")
     if dups := await asyncio.to_thread(d.db.duplicate_x_ids):
-        problems.append(f"{dups} duplicate X ids")
+        problems.append(f"{dups} duplicate post ids")
     return problems
+
+
+def _viewer(stack: Stack, session: aiohttp.ClientSession, slug: str) -> Viewer:
+    ws_url = stack.web_url.replace("http://", "ws://") + f"/ws/topics/{slug}/"
+    return Viewer(ws_url, f"{stack.web_url}/api/topics/{slug}/tweets/", stack.web_url, session)
 
 
 async def run(workdir: Path, faults: list) -> int:
     stack = Stack(workdir)
-    viewing: asyncio.Task | None = None
+    viewing: list[asyncio.Task] = []
     try:
         stack.prepare()
         # unsafe: keep cookies for 127.0.0.1 (the staff session for /healthz's details)
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
             http = Http(session)
             emulator, web = Emulator(http, stack.x_url), Web(http, stack.web_url)
-            await _started(stack, emulator, web)
-            ws_url = stack.web_url.replace("http://", "ws://") + f"/ws/topics/{TOPIC_SLUG}/"
-            api_url = f"{stack.web_url}/api/topics/{TOPIC_SLUG}/tweets/"
-            viewer = Viewer(ws_url, api_url, stack.web_url, session)
-            viewing = asyncio.create_task(viewer.run(), name="drill-viewer")
-            await _until(lambda: viewer.state == "live", 10, "the viewer is not live")
-            d = Drill(stack, emulator, web, Db(stack.db_url), viewer)
+            bluesky, mastodon = Bluesky(http, stack.bluesky_url), Mastodon(http, stack.mastodon_url)
+            feeds = {
+                "x": Feed("x", TOPIC_SLUG, _viewer(stack, session, TOPIC_SLUG), emulator.emit),
+                "bluesky": Feed("bluesky", BLUESKY_SLUG, _viewer(stack, session, BLUESKY_SLUG), bluesky.emit),
+                "mastodon": Feed(
+                    "mastodon", MASTODON_SLUG, _viewer(stack, session, MASTODON_SLUG), mastodon.emit
+                ),
+            }
+            d = Drill(stack, web, Db(stack.db_url), feeds, x=emulator, bluesky=bluesky, mastodon=mastodon)
+            await _started(stack, d)
+            for feed in feeds.values():
+                viewing.append(asyncio.create_task(feed.viewer.run(), name=f"drill-viewer-{feed.network}"))
+                await _until(
+                    lambda feed=feed: feed.viewer.state == "live", 10, f"the {feed.slug} viewer is not live"
+                )
             results = await _run_faults(d, faults)
             problems = await _final_checks(d)
-            dups = ", ".join(f"{k}={v}" for k, v in sorted(viewer.duplicates.items())) or "none"
-            print(f"viewer: {viewer.connects} connects, {len(viewer.held)} tweets held, deduplicated: {dups}")
+            for feed in feeds.values():
+                viewer = feed.viewer
+                dups = ", ".join(f"{k}={v}" for k, v in sorted(viewer.duplicates.items())) or "none"
+                print(
+                    f"viewer of {feed.slug}: {viewer.connects} connects, {len(viewer.held)} posts held,"
+                    f" deduplicated: {dups}"
+                )
             for problem in problems:
                 print(f"final check FAILED: {problem}")
             survived = sum(r.ok for r in results)
@@ -125,9 +183,9 @@ async def run(workdir: Path, faults: list) -> int:
             print(f"{len(results)} faults, {survived} survived, total lost={lost}", flush=True)
             return 0 if survived == len(results) and lost == 0 and not problems else 1
     finally:
-        if viewing is not None:
-            viewing.cancel()
-            await asyncio.gather(viewing, return_exceptions=True)
+        for task in viewing:
+            task.cancel()
+        await asyncio.gather(*viewing, return_exceptions=True)
         stack.close()
 
 

@@ -1,5 +1,5 @@
-"""What the drill talks to besides the viewer: the emulator's control endpoints, /healthz, the API
-and the database (the truth the viewer is checked against). Loopback only, every call bounded.
+"""What the drill talks to besides the viewers: the emulators' control endpoints, /healthz, the API
+and the database (the truth the viewers are checked against). Loopback only, every call bounded.
 """
 
 import asyncio
@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import psycopg
 
-from drill.stack import STAFF_PASSWORD, STAFF_USER, TOPIC_SLUG
+from drill.stack import MASTODON_TAG, STAFF_PASSWORD, STAFF_USER, TOPIC_SLUG
 
 HTTP_TIMEOUT_S = 10.0
 
@@ -85,6 +85,86 @@ class Emulator:
             await asyncio.sleep(every)
 
 
+class Bluesky:
+    """The Bluesky emulator's /_emulator/ control endpoints (see blueskyemulator/server.py)."""
+
+    AUTHOR = "drill.bsky.test"
+
+    def __init__(self, http: Http, base_url: str) -> None:
+        self.http, self.base = http, base_url + "/_emulator"
+
+    async def state(self) -> dict:
+        return await self.http.get(f"{self.base}/state")
+
+    async def add_author(self) -> None:
+        await self.http.post(f"{self.base}/accounts", {"handle": self.AUTHOR, "displayName": "Drill"})
+
+    async def post(self, text: str) -> dict:
+        """A post on the network: kept by Jetstream for replay, so it is delivered once we follow."""
+        return await self.http.post(f"{self.base}/post", {"text": text, "author": self.AUTHOR})
+
+    async def emit(self, text: str) -> bool:
+        await self.post(text)
+        return True
+
+    async def commit(self, record: dict | None, operation: str = "create") -> dict:
+        body = {"did": self.AUTHOR, "collection": "app.bsky.feed.post", "operation": operation}
+        return await self.http.post(f"{self.base}/commit", {**body, "record": record})
+
+    async def event(self, kind: str, body: dict) -> dict:
+        return await self.http.post(f"{self.base}/event", {"kind": kind, "body": body, "did": self.AUTHOR})
+
+    async def raw(self, text: str) -> int:
+        return (await self.http.post(f"{self.base}/raw", {"text": text}))["sent"]
+
+    async def drop(self) -> int:
+        return (await self.http.post(f"{self.base}/drop"))["dropped"]
+
+    async def refuse(self, status: int | None) -> None:
+        await self.http.post(f"{self.base}/refuse", {"status": status})
+
+
+class Mastodon:
+    """The Mastodon emulator's /_emulator/ control endpoints (see mastodonemulator/server.py)."""
+
+    ACCOUNT = "drill"
+
+    def __init__(self, http: Http, base_url: str) -> None:
+        self.http, self.base = http, base_url + "/_emulator"
+
+    async def state(self) -> dict:
+        return await self.http.get(f"{self.base}/state")
+
+    async def status(self, text: str) -> dict:
+        """A status with the followed hashtag: on its stream and its timeline, so always delivered."""
+        body = {"text": f"{text} #{MASTODON_TAG}", "account": self.ACCOUNT}
+        return await self.http.post(f"{self.base}/statuses", body)
+
+    async def emit(self, text: str) -> bool:
+        await self.status(text)
+        return True
+
+    async def raw(self, text: str) -> int:
+        return (await self.http.post(f"{self.base}/streaming/raw", {"text": text}))["sent"]
+
+    async def drop(self) -> int:
+        return (await self.http.post(f"{self.base}/streaming/drop"))["dropped"]
+
+    async def add_token(self, token: str) -> None:
+        await self.http.post(f"{self.base}/tokens", {"token": token, "scopes": "read"})
+
+    async def revoke(self, token: str) -> int:
+        return (await self.http.post(f"{self.base}/tokens/revoke", {"token": token}))["closed"]
+
+    async def exhaust_rate_limit(self, seconds: float) -> None:
+        await self.http.post(f"{self.base}/ratelimit/exhaust", {"seconds": seconds})
+
+    async def subscribed(self) -> bool:
+        """Some open socket follows the drill's hashtag."""
+        connections = (await self.state())["connections"]
+        return any(["hashtag", MASTODON_TAG] in c["subscriptions"] for c in connections)
+
+
 class Web:
     def __init__(self, http: Http, base_url: str) -> None:
         self.http, self.base = http, base_url
@@ -120,9 +200,9 @@ class Web:
         except (aiohttp.ClientError, TimeoutError):
             return None  # the web process is the one being restarted
 
-    async def topic_count(self) -> int:
+    async def topic_count(self, slug: str = TOPIC_SLUG) -> int:
         topics = (await self.http.get(f"{self.base}/api/topics/"))["topics"]
-        return next((t["tweet_count"] for t in topics if t["slug"] == TOPIC_SLUG), -1)
+        return next((t["tweet_count"] for t in topics if t["slug"] == slug), -1)
 
 
 @dataclass(frozen=True)
@@ -134,7 +214,7 @@ class Row:
 
 
 class Db:
-    """Read-only checks against the drill database."""
+    """Checks against the drill database (read-only, but for what an admin would change)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -143,15 +223,25 @@ class Db:
         with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as db:
             return db.execute(sql, params).fetchall()
 
-    def topic_rows(self) -> list[Row]:
+    def topic_rows(self, slug: str = TOPIC_SLUG) -> list[Row]:
         rows = self._query(
             "SELECT tp.id, t.network_id, left(t.text, 80), length(t.text) FROM feed_tweet t"
             " JOIN feed_topicpost tp ON tp.tweet_id = t.id"
             " JOIN feed_topic p ON p.id = tp.topic_id"
             " WHERE p.slug = %s AND tp.state = 'visible' ORDER BY tp.id",
-            (TOPIC_SLUG,),
+            (slug,),
         )
         return [Row(*row) for row in rows]
+
+    def network_status(self, slug: str) -> list[dict]:
+        """What the worker last recorded of each source following the topic (the admin's column)."""
+        rows = self._query("SELECT network_status FROM feed_topic WHERE slug = %s", (slug,))
+        return rows[0][0] if rows and isinstance(rows[0][0], list) else []
+
+    def mastodon_token_set(self, token: str) -> None:
+        """What an admin does on the instance's page: a new access token (the worker follows it)."""
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as db:
+            db.execute("UPDATE streamer_mastodoninstance SET access_token = %s", (token,))
 
     def max_seq(self) -> int:
         return self._query("SELECT coalesce(max(id), 0) FROM feed_topicpost")[0][0]

@@ -87,11 +87,11 @@ async def _restart_worker(d: Drill, step: Step, accepted_before: int, started_at
     ok = await d.emulator.wait(
         lambda s: s["accepted_count"] > accepted_before and s["connected"], WORKER_RESTART_S
     )
-    # Operators must see the new worker: a new start time, alive, connected.
+    # Operators must see the new worker: a new start time, alive, X's source connected.
     await step.health(
-        lambda w: w["started_at"] != started_at and w["alive"] and w["state"] == "connected",
-        "does not show the restarted worker connected",
+        lambda w: w["started_at"] != started_at and w["alive"], "does not show the restarted worker alive"
     )
+    await step.source_state("x", ("connected",), "the restarted worker's X source is not connected")
     if ok is None:
         step.problems.append(f"restarted worker not streaming within {WORKER_RESTART_S:.0f}s")
         return None

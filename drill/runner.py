@@ -1,17 +1,21 @@
 """One fault step's bookkeeping: what was emitted, what must be stored, what the viewer must hold.
 
-lost = good tweets the emulator delivered that are not stored + stored tweets (of the step's seq
-range) the viewer does not hold after a settle wait. A good tweet X could not deliver (no open
-stream, or a stalled one) is not the product's loss: X does not replay it either; it is noted.
+lost = good posts the network delivered that are not stored + stored posts (of the step's seq
+range) the topic's viewer does not hold after a settle wait. A good tweet X could not deliver (no
+open stream, or a stalled one) is not the product's loss: X does not replay it either; it is noted.
+Bluesky (Jetstream replays from a cursor) and Mastodon (every status stays on its tag timeline)
+deliver every post they accept, so each one counts. A post stored twice, or held by a viewer under
+two seqs, is shown twice: a failure.
 """
 
 import asyncio
 import json
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from drill.control import Db, Emulator, Web
+from drill.control import Bluesky, Db, Emulator, Mastodon, Web
 from drill.stack import TOPIC_SLUG, Stack
 from drill.viewer import Viewer
 
@@ -30,23 +34,46 @@ class Result:
     note: str
 
     def line(self) -> str:
-        return f"{self.name:<24}  {'survived' if self.ok else 'FAILED  '}  lost={self.lost:<3}  {self.note}"
+        return f"{self.name:<30}  {'survived' if self.ok else 'FAILED  '}  lost={self.lost:<3}  {self.note}"
+
+
+@dataclass
+class Feed:
+    """A topic the drill watches: its network, slug and viewer, and how a good post is made there
+    (`emit(text)`: True if the network delivered it, or will)."""
+
+    network: str
+    slug: str
+    viewer: Viewer
+    emit: Callable[[str], Awaitable[bool]]
 
 
 class Drill:
-    """Everything a fault step needs: the processes, their control surfaces, the viewer."""
+    """Everything a fault step needs: the processes, their control surfaces, the viewers."""
 
-    def __init__(self, stack: Stack, emulator: Emulator, web: Web, db: Db, viewer: Viewer) -> None:
-        self.stack, self.emulator, self.web, self.db, self.viewer = stack, emulator, web, db, viewer
+    def __init__(
+        self,
+        stack: Stack,
+        web: Web,
+        db: Db,
+        feeds: dict[str, Feed],
+        *,
+        x: Emulator,
+        bluesky: Bluesky,
+        mastodon: Mastodon,
+    ) -> None:
+        self.stack, self.web, self.db, self.feeds = stack, web, db, feeds
+        self.emulator, self.bluesky, self.mastodon = x, bluesky, mastodon
+        self.viewer = feeds["x"].viewer  # the X topic's, which the X faults watch
         self._next_id = 8_000_000_000_000_000_000  # raw payload ids: 19 digits, clear of the emulator's
 
     def new_x_id(self) -> str:
         self._next_id += 1
         return str(self._next_id)
 
-    async def step(self, name: str, token: str) -> "Step":
-        """Start a fault step; `token` (one word) marks its tweets' texts."""
-        return await Step(self, name, token).begin()
+    async def step(self, name: str, token: str, network: str = "x") -> "Step":
+        """Start a fault step on `network`'s topic; `token` (one word) marks its posts' texts."""
+        return await Step(self, name, token, self.feeds[network]).begin()
 
     async def rule_id(self) -> str:
         rules = (await self.emulator.state())["rules"]
@@ -54,14 +81,16 @@ class Drill:
 
 
 class Step:
-    def __init__(self, drill: Drill, name: str, token: str) -> None:
-        self.d, self.name, self.token = drill, name, token
+    def __init__(self, drill: Drill, name: str, token: str, feed: Feed) -> None:
+        self.d, self.name, self.token, self.feed = drill, name, token, feed
+        self.viewer = feed.viewer
         self.expected: list[str] = []  # text prefixes of delivered good tweets
         self.forbidden: list[str] = []  # text prefixes of bad input that must not be stored
         self.undelivered = 0
         self.problems: list[str] = []
         self.notes: list[str] = []
         self._n = 0
+        self.store_wait_s = STORE_WAIT_S  # a polling source takes longer than a stream
         self._log_checks: list[tuple[str, str]] = []
         self._after_store: list = []
 
@@ -70,10 +99,10 @@ class Step:
         self.start_seq = self.d.db.max_seq()
         self.worker_log = self.d.stack.worker.log_size()
         self.web_log = self.d.stack.web.log_size()
-        self.dups = Counter(self.d.viewer.duplicates)
-        self.connects = self.d.viewer.connects
-        self.closes = Counter(self.d.viewer.closes)
-        self.api_tweets = self.d.viewer.api_tweets
+        self.dups = Counter(self.viewer.duplicates)
+        self.connects = self.viewer.connects
+        self.closes = Counter(self.viewer.closes)
+        self.api_tweets = self.viewer.api_tweets
         self.rule_id = await self.d.rule_id()  # raw payloads name the rule, as X's do
         return self
 
@@ -83,12 +112,12 @@ class Step:
         return f"drill {self.token} {self._n} "  # the trailing space keeps "1 " apart from "10 "
 
     async def good(self, count: int = 1, body: str = ".") -> list[str]:
-        """Emit good tweets through the emulator; their text prefixes."""
+        """Emit good posts on the step's network; their text prefixes."""
         prefixes = []
         for _ in range(count):
             prefix = self.prefix()
             prefixes.append(prefix)
-            if await self.d.emulator.emit(prefix + body):
+            if await self.feed.emit(prefix + body):
                 self.expected.append(prefix)
             else:
                 self.undelivered += 1
@@ -134,6 +163,22 @@ class Step:
             await asyncio.sleep(0.1)
         return True
 
+    async def source_state(
+        self, source: str, states: tuple[str, ...], what: str, within: float = HEALTH_WAIT_S
+    ) -> str:
+        """Wait until the worker records the source (its name, or the start of it) in one of `states`
+        on the step's topic (the admin's networks column); a problem naming `what` if it never does."""
+        deadline = time.monotonic() + within
+        while True:
+            rows = await asyncio.to_thread(self.d.db.network_status, self.feed.slug)
+            state = next((r.get("state", "") for r in rows if str(r.get("source")).startswith(source)), "")
+            if state in states:
+                return state
+            if time.monotonic() >= deadline:
+                self.problems.append(f"{what} (the topic says {source}: {state or 'nothing'})")
+                return state
+            await asyncio.sleep(0.2)
+
     async def health(self, predicate, what: str, within: float = HEALTH_WAIT_S) -> dict | None:
         """Poll /healthz until `predicate(worker)` holds; a problem named `what` if it never does."""
         deadline = time.monotonic() + within
@@ -146,9 +191,9 @@ class Step:
                 return worker
             await asyncio.sleep(0.2)
 
-    async def wait_stored(self, within: float = STORE_WAIT_S) -> list[str]:
+    async def wait_stored(self, within: float | None = None) -> list[str]:
         """Wait until every delivered good tweet so far is stored; the prefixes still missing."""
-        deadline = time.monotonic() + within
+        deadline = time.monotonic() + (self.store_wait_s if within is None else within)
         while True:
             counts = await asyncio.to_thread(self.d.db.text_counts, self.expected)
             missing = [p for p in self.expected if counts[p] == 0]
@@ -157,7 +202,7 @@ class Step:
             await asyncio.sleep(0.1)
 
     async def finish(self) -> Result:
-        db, viewer = self.d.db, self.d.viewer
+        db, viewer, slug = self.d.db, self.viewer, self.feed.slug
         for which, text in self._log_checks:
             if not await self.wait_log(which, text):
                 self.problems.append(f"{which} log lacks {text!r}")
@@ -173,7 +218,7 @@ class Step:
         # Held: every stored tweet of the step's seq range, once the viewer is live again.
         deadline = time.monotonic() + SETTLE_WAIT_S
         while True:
-            rows = [r for r in await asyncio.to_thread(db.topic_rows) if r.seq > self.start_seq]
+            rows = [r for r in await asyncio.to_thread(db.topic_rows, slug) if r.seq > self.start_seq]
             unseen = [r for r in rows if r.seq not in viewer.held]
             if (not unseen and viewer.state == "live") or time.monotonic() >= deadline:
                 break
@@ -186,14 +231,18 @@ class Step:
         stored = {r.seq for r in rows}
         if phantom := [s for s in viewer.held if s > self.start_seq and s not in stored]:
             self.problems.append(f"viewer holds unknown seq {phantom[:3]}")
+        if twice := shown_twice(viewer):
+            self.problems.append(f"shown twice: {len(twice)} posts held under two seqs")
         return self._result(len(missing) + len(unseen))
 
     def _result(self, lost: int) -> Result:
-        viewer = self.d.viewer
+        viewer = self.viewer
         dups = viewer.duplicates - self.dups
         parts = [*self.problems, *self.notes]
         if self.undelivered:
-            parts.append(f"{self.undelivered} not delivered by X (no open stream)")
+            parts.append(
+                f"{self.undelivered} not delivered by {self.feed.network.capitalize()} (no open stream)"
+            )
         if (reconnects := viewer.connects - self.connects) > 0:
             codes = ",".join(map(str, (viewer.closes - self.closes).keys()))
             via_api = viewer.api_tweets - self.api_tweets
@@ -202,6 +251,11 @@ class Step:
             parts.append("dups " + ",".join(f"{k}={v}" for k, v in sorted(dups.items())))
         parts.append(f"{len(self.expected)} good, {time.monotonic() - self.started:.1f}s")
         return Result(self.name, not self.problems and lost == 0, lost, "; ".join(parts))
+
+
+def shown_twice(viewer: Viewer) -> list[str]:
+    """Post ids the viewer holds under more than one seq: on its page twice."""
+    return [post_id for post_id, n in Counter(t["id"] for t in viewer.held.values()).items() if n > 1]
 
 
 def ranges(seqs: list[int]) -> str:

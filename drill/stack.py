@@ -1,6 +1,7 @@
 """The real processes a drill runs against, started as production runs them and always stopped.
 
-Redis (private, no persistence), a fresh PostgreSQL database, the X emulator, the stream worker and
+Redis (private, no persistence), a fresh PostgreSQL database, the three networks' emulators (X,
+Bluesky's Jetstream and AppView, a Mastodon instance), the stream worker following all three and
 one uvicorn web process. Children get their own session, so a Ctrl-C reaches only the drill, which
 then stops them in order; each child is also told by the kernel to die with the drill
 (PR_SET_PDEATHSIG), so even a kill -9 of the drill leaves nothing running.
@@ -21,8 +22,12 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "tweetsite_drill"
-TOPIC_SLUG = "drill"
+TOPIC_SLUG = "drill"  # follows X
+BLUESKY_SLUG = "drill-bluesky"
+MASTODON_SLUG = "drill-mastodon"
+MASTODON_TAG = "drill"  # Mastodon streams hashtags: the topic's rule is this tag
 X_TOKEN = "drill-bearer-token"  # noqa: S105 (the emulator's, never X's)
+MASTODON_TOKEN = "drill-mastodon-token"  # noqa: S105 (the emulator's user token, read scope)
 # A staff login on the throwaway database: /healthz shows the worker's fields to staff only.
 STAFF_USER = "drill"
 STAFF_PASSWORD = "drill-staff-password"  # noqa: S105
@@ -120,8 +125,11 @@ class Stack:
     def __init__(self, workdir: Path) -> None:
         self.dir = workdir
         self.redis_port, self.x_port, self.web_port = free_port(), free_port(), free_port()
+        self.bluesky_port, self.mastodon_port = free_port(), free_port()
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.x_url = f"http://127.0.0.1:{self.x_port}"
+        self.bluesky_url = f"http://127.0.0.1:{self.bluesky_port}"
+        self.mastodon_url = f"http://127.0.0.1:{self.mastodon_port}"
         self.web_url = f"http://127.0.0.1:{self.web_port}"
         self.db_url = f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}"
         self.static_root = workdir / "static"
@@ -131,7 +139,14 @@ class Stack:
         )
         emulator = [sys.executable, "-m", "xemulator", "--port", str(self.x_port), "--token", X_TOKEN]
         self.emulator = self._proc("xemulator", [*emulator, "--keepalive", "1"], self.x_port)
-        self.worker = self._proc("worker", [sys.executable, "manage.py", "stream", "--source", "x"])
+        bluesky = [sys.executable, "-m", "blueskyemulator", "--port", str(self.bluesky_port)]
+        self.bluesky = self._proc("blueskyemulator", bluesky, self.bluesky_port)
+        mastodon = [sys.executable, "-m", "mastodonemulator", "--port", str(self.mastodon_port)]
+        mastodon += ["--domain", "mastodon.drill.test", "--token", f"{MASTODON_TOKEN}:read"]
+        self.mastodon = self._proc("mastodonemulator", mastodon, self.mastodon_port)
+        # X and Bluesky by name; Mastodon from its instance row, read again every 5 s as in production.
+        worker = [sys.executable, "manage.py", "stream", "--source", "x", "--source", "bluesky"]
+        self.worker = self._proc("worker", [*worker, "--source", "mastodon"])
         # The Procfile's web command, on a port of our own.
         web = [sys.executable, "-m", "uvicorn", "tweetsite.asgi:application", "--host", "127.0.0.1"]
         web += [
@@ -149,7 +164,11 @@ class Stack:
 
     def env(self) -> dict[str, str]:
         """A production-like environment, as tests/conftest.py gives its processes."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "X_", "STREAM_"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DJANGO_", "X_", "STREAM_", "BLUESKY_", "DRILL_"))
+        }
         env.update(
             DJANGO_SETTINGS_MODULE="tweetsite.settings",
             DJANGO_SECRET_KEY="drill-only-secret-key-not-for-production",  # noqa: S106 (a throwaway database)
@@ -162,6 +181,9 @@ class Stack:
             X_BEARER_TOKEN=X_TOKEN,
             X_API_BASE_URL=self.x_url,
             X_STREAM_STALL_TIMEOUT_S=str(STALL_TIMEOUT_S),
+            BLUESKY_ENABLED="1",
+            BLUESKY_JETSTREAM_URL=self.bluesky_url.replace("http://", "ws://") + "/subscribe",
+            BLUESKY_APPVIEW_URL=self.bluesky_url,
             PYTHONUNBUFFERED="1",
         )
         return env
@@ -192,36 +214,20 @@ class Stack:
         for step in steps:
             if step.wait(120) != 0:
                 raise RuntimeError(f"{step.name} failed (exit {step.popen.returncode}); see {step.log}")
-        staff = Proc(
-            "createsuperuser",
-            [
-                *manage,
-                "createsuperuser",
-                "--noinput",
-                "--username",
-                STAFF_USER,
-                "--email",
-                "drill@example.com",
-            ],
-            {**self.env(), "DJANGO_SUPERUSER_PASSWORD": STAFF_PASSWORD},
-            self.dir / "setup.log",
-        ).start()
-        if staff.wait(120) != 0:
-            raise RuntimeError(f"createsuperuser failed (exit {staff.popen.returncode}); see {staff.log}")
-        with psycopg.connect(self.db_url, autocommit=True) as db:
-            db.execute(
-                "INSERT INTO feed_topic (name, slug, query, is_active, rule_state, rule_error,"
-                " moderation, trusted_only, exclude_reposts, exclude_replies, languages,"
-                " profanity_filter, profanity_extra_words, exclude_hashbombs, created_at, updated_at)"
-                " VALUES ('Drill', %s, 'drill', true, 'pending', '', 'open', false, false, false, '[]',"
-                " false, '', false, now(), now())",
-                (TOPIC_SLUG,),
-            )
+        # The staff user, the topics (one per network) and the Mastodon instance, through the ORM.
+        seed = [*manage, "shell", "--command", "from drill.seed import seed; seed()"]
+        env = {**self.env(), "DRILL_MASTODON_URL": self.mastodon_url}
+        seeding = Proc("seed", seed, env, self.dir / "setup.log").start()
+        if seeding.wait(120) != 0:
+            raise RuntimeError(f"seeding failed (exit {seeding.popen.returncode}); see {seeding.log}")
         self.redis.wait_port()
-        self.emulator.start().wait_port()
+        for emulator in (self.emulator, self.bluesky, self.mastodon):
+            emulator.start()
+        for emulator in (self.emulator, self.bluesky, self.mastodon):
+            emulator.wait_port()
 
     def close(self) -> None:
-        for proc in (self.web, self.worker, self.emulator, self.redis):
+        for proc in (self.web, self.worker, self.emulator, self.bluesky, self.mastodon, self.redis):
             with contextlib.suppress(Exception):
                 proc.stop()
 

@@ -115,6 +115,20 @@ class MastodonCore:
         self.tokens[token] = found = make_token(spec)
         return {"token": token, "scopes": sorted(found.scopes), "user": found.user}
 
+    def revoke_token(self, token: str) -> int:
+        """Revoke ``token`` (oauth.md "Revoke a token"): REST answers 401 from now on, and its open
+        streaming sockets are closed, as the streaming server does on the token's ``kill`` system
+        message (streaming/index.js ``subscribeWebsocketToSystemChannel``); a new handshake with it
+        is refused with 401 "Invalid access token". Returns how many sockets were closed."""
+        self.tokens.pop(token, None)
+        conns = [conn for conn in self.connections if conn.token == token]
+        for conn in conns:
+            conn.closing = True
+            asyncio.get_running_loop().create_task(conn.ws.close())
+            self.close_connection(conn, "token revoked")
+        log.info("token revoked; %d stream(s) closed", len(conns))
+        return len(conns)
+
     def record_request(self, request: web.Request) -> None:
         self.requests.append({"method": request.method, "path": request.path, "query": dict(request.query)})
         del self.requests[:-1000]
@@ -158,6 +172,13 @@ class MastodonCore:
                 )
             self.close_connection(conn, "dropped by control")
         return len(conns)
+
+    def send_raw(self, text: str) -> int:
+        """A fault: one text frame, exactly ``text``, to every open streaming socket (a malformed
+        event, an event type this emulator never sends, an oversized payload). Returns the count."""
+        for conn in self.connections:
+            conn.push_text(text)
+        return len(self.connections)
 
     def refuse_streaming(self, status: int | None = 503) -> int | None:
         """Answer streaming handshakes (and the health check) with ``status`` until None."""

@@ -263,6 +263,18 @@ class MastodonEmulator:
         with None: a client must fall back to polling the tag timeline."""
         return self._call(self.core.refuse_streaming, status)
 
+    def send_raw(self, text: str) -> int:
+        """Send one text frame, exactly ``text``, to every streaming socket; returns the count."""
+        return self._call(self.core.send_raw, text)
+
+    def revoke_token(self, token: str) -> int:
+        """Revoke ``token``: REST answers 401, its sockets are closed, new handshakes refused."""
+        return self._call(self.core.revoke_token, token)
+
+    def exhaust_rate_limit(self, seconds: float) -> float:
+        """Every REST request is answered 429 for ``seconds`` (reset headers say when it ends)."""
+        return self._call(self.core.limiter.exhaust, seconds)
+
     def start_rate(
         self, rate: float, count: int = 0, text: str = DEFAULT_RATE_TEXT, account: str | None = None
     ) -> dict:

@@ -33,10 +33,21 @@ class RateLimiter:
         self.period = period
         self.windows: dict[str, Window] = {}
         self.refused = 0
+        self.exhausted_until = 0.0  # a fault: every key is over its limit until then
+
+    def exhaust(self, seconds: float, now: float | None = None) -> float:
+        """Refuse every request, whatever its key, for ``seconds``: the budget spent elsewhere (other
+        clients of the token or the IP), as a busy instance answers. Returns the reset time."""
+        now = time.time() if now is None else now
+        self.exhausted_until = now + max(0.0, seconds)
+        return self.exhausted_until
 
     def hit(self, key: str, now: float | None = None) -> tuple[bool, dict[str, str]]:
         """Count one request for ``key``; returns (allowed, headers)."""
         now = time.time() if now is None else now
+        if now < self.exhausted_until:
+            self.refused += 1
+            return False, self._headers(0, self.exhausted_until)
         window = self.windows.get(key)
         if window is None or now >= window.started + self.period:
             window = self.windows[key] = Window(started=now)
@@ -45,10 +56,11 @@ class RateLimiter:
             window.used += 1
         else:
             self.refused += 1
-        reset = datetime.fromtimestamp(window.started + self.period, UTC)
-        headers = {
+        return allowed, self._headers(max(0, self.limit - window.used), window.started + self.period)
+
+    def _headers(self, remaining: int, reset: float) -> dict[str, str]:
+        return {
             "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(max(0, self.limit - window.used)),
-            "X-RateLimit-Reset": iso(reset),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": iso(datetime.fromtimestamp(reset, UTC)),
         }
-        return allowed, headers

@@ -23,6 +23,9 @@ Control endpoints (JSON bodies; refused unless the peer is loopback):
 * ``POST /_emulator/federate`` ``{"status": <a Status entity from another instance>}``
 * ``POST /_emulator/streaming/drop`` ``{"code"?: 1001}`` (no code: the TCP connection is cut)
 * ``POST /_emulator/streaming/refuse`` ``{"status": 503}``; ``{"status": null}`` accepts again
+* ``POST /_emulator/streaming/raw`` ``{"text"}`` (one text frame, as given, to every socket)
+* ``POST /_emulator/tokens/revoke`` ``{"token"}`` (REST 401 from now on; its sockets are closed)
+* ``POST /_emulator/ratelimit/exhaust`` ``{"seconds"}`` (every REST request 429 until then)
 * ``POST /_emulator/rate`` ``{"rate": 50, "count": 1500, "text"?, "account"?}``; ``{"stop": true}``
 * ``POST /_emulator/reset``
 """
@@ -270,6 +273,9 @@ CONTROLS = {
     "federate": lambda core, b, _: core.store.federate(b["status"]),
     "streaming/drop": lambda core, b, _: {"dropped": core.drop_connections(b.get("code"))},
     "streaming/refuse": lambda core, b, _: {"refusal": core.refuse_streaming(b.get("status", 503))},
+    "streaming/raw": lambda core, b, _: {"sent": core.send_raw(str(b["text"]))},
+    "tokens/revoke": lambda core, b, _: {"closed": core.revoke_token(str(b["token"]))},
+    "ratelimit/exhaust": lambda core, b, _: {"until": core.limiter.exhaust(float(b["seconds"]))},
     "rate": lambda core, b, _: (
         core.stop_rate()
         if b.get("stop")

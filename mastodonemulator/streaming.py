@@ -110,10 +110,14 @@ class StreamConnection:
         return queued
 
     def push(self, message: dict) -> None:
+        self.push_text(json.dumps(message, ensure_ascii=False))
+
+    def push_text(self, text: str) -> None:
+        """Queue one text frame as it is (a fault may send what is not JSON at all)."""
         if self.closing:
             return
         try:
-            self.queue.put_nowait(json.dumps(message, ensure_ascii=False))
+            self.queue.put_nowait(text)
         except asyncio.QueueFull:
             log.warning("stream #%d: %d events queued, closing", self.id, self.queue.qsize())
             self.closing = True

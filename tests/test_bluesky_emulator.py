@@ -360,6 +360,43 @@ async def test_drop_connections_cuts_every_subscriber(bsky):
     assert await bsky.wait_until_async(lambda: bsky.connection_count == 0)
 
 
+async def test_a_refused_subscribe_answers_the_status_and_the_cursor_replays_the_outage(bsky):
+    async with await subscribe(bsky, POSTS) as ws:
+        bsky.post("before", author="alice.test")
+        [before] = await recv_all(ws, 1)
+    bsky.refuse(503)
+    missed = bsky.post("during the outage", author="alice.test")
+    with pytest.raises(InvalidStatus) as refused:
+        await connect(f"{bsky.jetstream_url}?{POSTS}")
+    assert refused.value.response.status_code == 503
+    bsky.refuse(None)
+    async with await subscribe(bsky, f"{POSTS}&cursor={before['time_us'] + 1}") as ws:
+        [replayed] = await recv_all(ws, 1)
+    assert replayed["time_us"] == missed["time_us"]
+    assert bsky.state()["refused_count"] == 1
+
+
+async def test_an_event_of_an_unknown_kind_is_sent_and_replayed_like_any_other(bsky):
+    async with await subscribe(bsky, POSTS) as ws:
+        event = bsky.event("sync", {"rev": "3l", "blocks": ""}, did="alice.test")
+        received = await recv(ws)
+    assert received == {k: event[k] for k in ("did", "time_us", "kind", "sync")}
+    assert received["did"] == bsky.account("alice.test")["did"]
+    async with await subscribe(bsky, f"{POSTS}&cursor={event['time_us']}") as ws:
+        assert (await recv(ws))["kind"] == "sync"
+
+
+async def test_a_raw_frame_reaches_every_subscriber_as_sent_and_is_not_replayed(bsky):
+    async with await subscribe(bsky, POSTS) as one, await subscribe(bsky, POSTS, connected=2) as two:
+        assert bsky.send_raw("not json {") == 2
+        for ws in (one, two):
+            assert await asyncio.wait_for(ws.recv(), 3) == "not json {"
+        post = bsky.post("after the raw frame", author="alice.test")
+        assert (await recv(one))["time_us"] == post["time_us"]
+    async with await subscribe(bsky, f"{POSTS}&cursor=1") as ws:
+        assert (await recv(ws))["time_us"] == post["time_us"]  # the raw frame was not kept
+
+
 async def test_rate_generator_delivers_a_burst_of_posts_with_the_asked_share_matching(bsky):
     async with await subscribe(bsky, POSTS) as ws:
         bsky.start_rate(rate=2000, count=2000, word="#bench", match_ratio=0.25, seed=1)
@@ -379,6 +416,24 @@ def test_control_endpoints_emit_over_http(bsky):
         event = json.load(resp)
     assert event["commit"]["record"]["text"] == "over http"
     assert http_get(f"{bsky.base_url}/_emulator/state")[1]["emitted_count"] == 1
+    assert http_post(bsky, "event", {"kind": "sync", "body": {"rev": "1"}})["kind"] == "sync"
+    assert http_post(bsky, "raw", {"text": "not json"}) == {"sent": 0}
+    assert http_post(bsky, "refuse", {"status": 503}) == {"refusal": 503}
+    assert http_post(bsky, "refuse", {"status": None}) == {"refusal": None}
+    big = http_post(
+        bsky, "post", {"text": "x" * 2_000_000, "author": "alice.test"}
+    )  # over aiohttp's 1 MB default
+    assert len(big["commit"]["record"]["text"]) == 2_000_000
+
+
+def http_post(emu: BlueskyEmulator, control: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        f"{emu.base_url}/_emulator/{control}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        return json.load(resp)
 
 
 def test_cli_serves_on_the_port_it_prints():

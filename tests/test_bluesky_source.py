@@ -2,6 +2,8 @@
 worker: what a post on Bluesky becomes on a topic that follows Bluesky."""
 
 import asyncio
+import json
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -191,6 +193,14 @@ async def test_malformed_events_are_skipped_and_the_stream_goes_on(bsky, source)
     assert [t.text for t in tweets] == ["python", "python 🎉"]
     assert tweets[1].entities == {"hashtags": [], "mentions": [], "urls": []}
     assert source.malformed >= 3
+
+
+def test_a_commit_event_without_its_commit_is_counted_as_malformed_without_a_traceback(caplog):
+    source = BlueskySource(jetstream_url="ws://127.0.0.1:9/subscribe", appview_url="http://127.0.0.1:9")
+    for event in ({"kind": "commit", "did": "did:plc:x", "time_us": 5}, {"kind": "commit", "commit": "nope"}):
+        assert source._on_message(json.dumps(event)) is None
+    assert source.malformed == 2
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_an_invalid_rule_is_refused_alone():

@@ -10,8 +10,10 @@ import http.client
 import json
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import pytest
@@ -224,6 +226,59 @@ async def test_refused_streaming_answers_503_and_drop_closes_sockets(masto):
     masto.refuse_streaming(None)
     async with stream(masto):
         pass
+
+
+async def test_a_revoked_token_closes_its_streams_and_is_refused_from_then_on(masto):
+    async with stream(masto) as ws, stream(masto, "write-only"):
+        await subscribe(ws, masto, "cats")
+        assert masto.revoke_token(TOKEN) == 1
+        with pytest.raises(ConnectionClosed):
+            await receive(ws)
+        assert masto.connection_count == 1  # the other token's socket stays
+    assert get(masto, "/api/v1/timelines/tag/cats", TOKEN)[0] == 401
+    with pytest.raises(InvalidStatus) as refused:
+        async with stream(masto):
+            pass
+    assert refused.value.response.status_code == 401
+    assert json.loads(refused.value.response.body) == {"error": "Invalid access token"}
+
+
+async def test_a_raw_frame_reaches_every_socket_exactly_as_sent(masto):
+    async with stream(masto) as one, stream(masto) as two:
+        await subscribe(one, masto, "cats")
+        assert masto.send_raw('{"event": "update", "payload": "not json') == 2
+        for ws in (one, two):
+            assert await asyncio.wait_for(ws.recv(), 2) == '{"event": "update", "payload": "not json'
+        masto.emit("#cats")
+        assert (await receive(one))["event"] == "update"  # the socket goes on
+
+
+def test_fault_controls_answer_over_http(masto):
+    def post(control: str, body: dict) -> dict:
+        request = urllib.request.Request(
+            f"{masto.base_url}/_emulator/{control}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.load(response)
+
+    assert post("streaming/raw", {"text": "not json"}) == {"sent": 0}
+    assert post("tokens/revoke", {"token": TOKEN}) == {"closed": 0}
+    assert post("ratelimit/exhaust", {"seconds": 0})["until"] > 0
+    assert get(masto, "/api/v1/timelines/tag/cats", TOKEN)[0] == 401
+
+
+def test_an_exhausted_rate_limit_answers_429_until_its_reset():
+    with MastodonEmulator(tokens=TOKENS) as emu:
+        until = emu.exhaust_rate_limit(0.5)
+        status, headers, body = get(emu, "/api/v1/timelines/tag/cats", TOKEN)
+        assert (status, body) == (429, {"error": "Too many requests"})
+        assert headers["X-RateLimit-Remaining"] == "0"
+        reset = datetime.fromisoformat(headers["X-RateLimit-Reset"].replace("Z", "+00:00"))
+        assert abs(reset.timestamp() - until) < 0.01
+        time.sleep(until - time.time() + 0.05)
+        assert get(emu, "/api/v1/timelines/tag/cats", TOKEN)[0] in (200, 404)  # not 429 any more
 
 
 def test_same_uri_on_two_instances_with_different_local_ids():

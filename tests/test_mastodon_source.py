@@ -4,6 +4,7 @@ worker's store path; and Mastodon's HTML read into safe text and entities (feed/
 import asyncio
 import contextlib
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from channels.db import database_sync_to_async
@@ -11,10 +12,12 @@ from channels.layers import channel_layers
 
 from feed.mastodon import status_post
 from feed.models import Topic, TopicPost, Tweet
+from feed.normalize import MAX_TEXT_CHARS
 from feed.rendering import tweet_html
 from mastodonemulator import MastodonEmulator
 from streamer.models import MastodonInstance, mastodon_image_hosts
-from streamer.sources.mastodon import NO_HASHTAG, MastodonSource, mastodon_sources, rule_hashtags
+from streamer.sources.mastodon import POLL_OVERLAP_S, MastodonSource, mastodon_sources
+from streamer.sources.mastodon_tags import NO_HASHTAG, rule_hashtags
 from streamer.worker import StreamWorker
 
 TOKEN = "user-token"
@@ -176,6 +179,49 @@ async def test_a_deleted_status_is_hidden_and_an_edited_one_is_replaced(masto):
         ("cats", "Version two #cats", "visible"),
         ("pets", "Version two #cats", "visible"),
     }
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_statuses_posted_while_the_stream_was_down_are_read_from_the_timeline_once(masto):
+    await topic()
+    async with running(streaming(masto)):
+        assert await masto.wait_subscribed_async(1)
+        masto.emit("before #cats", account="alice")
+        await eventually(lambda: Tweet.objects.aexists())
+        masto.drop_streaming()  # cut: no close frame, as a network failure
+        masto.emit("while the stream was down #cats", account="alice")  # on the timeline only
+        assert await masto.wait_subscribed_async(1, timeout=10)
+        masto.emit("after #cats", account="alice")
+        await eventually(lambda: Tweet.objects.filter(text="after #cats").aexists())
+        await eventually(lambda: Tweet.objects.filter(text__startswith="while").aexists())
+        await asyncio.sleep(1.5)  # the catch-up re-reads "before" too: it must not be stored again
+    assert sorted(await stored_texts()) == ["after #cats", "before #cats", "while the stream was down #cats"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_source_that_starts_reads_the_last_minutes_so_a_restart_loses_nothing(masto):
+    """A new token in the admin (or a worker restart) replaces the source: what was posted while
+    none ran is read from the timeline; what is older than POLL_OVERLAP_S is not."""
+    await topic()
+    long_ago = datetime.now(UTC) - timedelta(seconds=POLL_OVERLAP_S + 60)
+    masto.emit("long before the restart #cats", account="alice", created_at=long_ago)
+    masto.emit("while no source ran #cats", account="alice")
+    async with running(streaming(masto)):
+        assert await masto.wait_subscribed_async(1)
+        await eventually(lambda: Tweet.objects.aexists())
+        await asyncio.sleep(0.5)
+    assert await stored_texts() == ["while no source ran #cats"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_long_status_matches_by_its_hashtags_past_the_text_kept(masto):
+    await topic()
+    async with running(streaming(masto)):
+        assert await masto.wait_subscribed_async(1)
+        masto.emit("long " + "y" * 30_000 + " #cats", account="alice")
+        await eventually(lambda: Tweet.objects.aexists())
+    [tweet] = [t async for t in Tweet.objects.all()]
+    assert tweet.text.startswith("long yyy") and len(tweet.text) == MAX_TEXT_CHARS
 
 
 @pytest.mark.django_db(transaction=True)

@@ -14,7 +14,7 @@ from django.contrib.staticfiles import finders
 from feed.models import Topic, Tweet
 from streamer.build import REPLAYS, build_source
 from streamer.sources import TopicRule
-from streamer.sources.mastodon import NO_HASHTAG
+from streamer.sources.mastodon_tags import NO_HASHTAG
 from streamer.sources.replay import SAMPLE_FILE
 from streamer.sources.replay_bluesky import BLUESKY_PROFILES, BLUESKY_SAMPLE
 from streamer.sources.replay_mastodon import MASTODON_SAMPLE

@@ -210,8 +210,10 @@ class BlueskySource:
         return None
 
     def _on_commit(self, event: dict[str, Any]) -> _Pending | PostRemoved | None:
-        commit = event["commit"]
-        if not isinstance(commit, dict) or commit.get("collection") != POST_COLLECTION:
+        commit = event.get("commit")
+        if not isinstance(commit, dict):
+            raise PayloadError("commit event has no commit object")
+        if commit.get("collection") != POST_COLLECTION:
             return None
         operation = commit.get("operation")
         if operation == "delete":

@@ -11,15 +11,18 @@ Two modes, reported through `on_state` and on the instance's row (`mode`, `state
   to the host in `configuration.urls.streaming` (`/api/v2/instance`), a `hashtag` subscription per
   tag, changed in place when topics change; reconnects with backoff. `update` and `status.update`
   payloads are Status JSON encoded a second time; `delete` carries the status id, mapped back to
-  its `uri` (bounded map) for `PostRemoved`.
+  its `uri` (bounded map) for `PostRemoved`. A stream carries only what is posted while it is
+  open, so once a tag is subscribed its timeline is read from when no stream carried it (the
+  source's start, or the stream's loss), less POLL_OVERLAP_S: nothing posted while the stream was
+  down, or while the source was restarted (a worker restart, a new token), is missed.
 - **polling** (no token, or the stream was refused): each tag's `/api/v1/timelines/tag/:tag`, paged
   forward with `min_id`, re-reading an overlap because a late federated post gets an id (its
-  publish time) below ids already seen; requests are spread to fit `X-RateLimit-Remaining` before
-  `X-RateLimit-Reset`, and a 429 waits for the reset. A refused stream is tried again every
-  `stream_retry_s`.
+  publish time) below ids already seen; within the rate limit (streamer/sources/mastodon_rest.py).
+  A refused stream is tried again every `stream_retry_s`.
 
 Posts are deduplicated by `uri` (bounded); the same post read on two instances has one `uri` and is
-stored once by the worker's insert-or-ignore.
+stored once by the worker's insert-or-ignore. A status matches a rule by its text and its `tags`
+(the hashtags Mastodon filed it under), so a hashtag past the text kept still counts.
 """
 
 import asyncio
@@ -29,7 +32,6 @@ import random
 import re
 import time
 from collections import OrderedDict
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -38,12 +40,15 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from feed.mastodon import status_post, with_topics
-from feed.normalize import NormalizedTweet, PayloadError
+from feed.normalize import PayloadError
 from feed.rule_check import RuleOutcome
-from feed.rule_facts import PostFacts, mastodon_facts
-from feed.rules import Rule, RuleError, compile_rule
-from streamer.models import MAX_IMAGE_HOSTS, MastodonInstance
+from feed.rule_facts import mastodon_facts
+from feed.rules import Rule
+from streamer.models import MastodonInstance
 from streamer.sources import Deliver, OnState, PostEdited, PostRemoved, Source, TopicRule
+from streamer.sources.mastodon_images import ImageHosts
+from streamer.sources.mastodon_rest import REQUEST_TIMEOUT_S, InstanceRest
+from streamer.sources.mastodon_tags import hashtag_rules, status_topics, tag_names
 
 logger = logging.getLogger(__name__)
 
@@ -53,60 +58,22 @@ POLL_INTERVAL_S = 10.0
 STREAM_RETRY_S = 300.0
 # A late federated post takes the id of its publish time; re-read this much behind the newest id.
 POLL_OVERLAP_S = 120.0
-# timelines.md: "Max 40 statuses" a page; a round reads at most this many pages a tag.
+# timelines.md: "Max 40 statuses" a page; a round (and a catch-up) reads at most this many pages a tag.
 PAGE_LIMIT = 40
 MAX_PAGES_A_ROUND = 5
-# Requests are never closer than this, whatever the remaining budget says.
-MIN_REQUEST_GAP_S = 0.05
+# A tag's catch-up waits this long after its subscribe is sent: the streaming server takes no
+# longer to register it, so a status posted meanwhile is on the stream or on the page read.
+SUBSCRIBE_SETTLE_S = 1.0
 # Mastodon's streaming server pings every 30 s; aiohttp pings too, and a missing pong ends it.
 HEARTBEAT_S = 30.0
 # Reconnect backoff: doubles from 1 s to this cap, with full jitter.
 RECONNECT_MAX_S = 60.0
 # Bounded memory of what was seen: uris (dedupe) and id → uri (for `delete`), per instance.
 SEEN_MAX = 20_000
-REQUEST_TIMEOUT_S = 30.0
-_RULE_HASHTAG = re.compile(r"(?:^|[\s(])[#＃](\w+)")  # a term's own #, not '-#' or 'c#'
 
 
 class StreamRefused(Exception):
     """The server would not stream to us (HTTP status, or a refused subscription)."""
-
-
-def rule_hashtags(query: str) -> list[str]:
-    """The hashtags a rule asks for (not those it excludes with '-'), lower-cased, in order."""
-    unquoted = re.sub(r'"[^"]*"', " ", query)
-    return list(dict.fromkeys(tag.casefold() for tag in _RULE_HASHTAG.findall(unquoted)))
-
-
-def hashtag_rules(topics: list[TopicRule]) -> tuple[dict[str, Rule], set[str], list[RuleOutcome]]:
-    """Each topic's compiled rule, by slug, and the hashtags they follow; a rule that is invalid or
-    has no #hashtag is refused alone, with its reason."""
-    rules, tags, outcomes = {}, set(), []
-    for topic in topics:
-        try:
-            rule = compile_rule(topic.query)
-        except RuleError as error:
-            outcomes.append(RuleOutcome(slug=topic.slug, query=topic.query, error=str(error)))
-            continue
-        topic_tags = rule_hashtags(topic.query)
-        if not topic_tags:
-            outcomes.append(RuleOutcome(slug=topic.slug, query=topic.query, error=NO_HASHTAG))
-            continue
-        rules[topic.slug] = rule
-        tags.update(topic_tags)
-        outcomes.append(RuleOutcome(slug=topic.slug, query=topic.query))
-    return rules, tags, outcomes
-
-
-def status_topics(rules: dict[str, Rule], post: NormalizedTweet, facts: PostFacts) -> tuple[str, ...]:
-    """The topics whose whole rule a status matches: its text and content warning, its author's
-    local name (`from:`), and its facts."""
-    text = f"{post.text}\n{post.entities.get('spoiler_text') or ''}"
-    username = post.author_username.split("@", 1)[0]
-    kwargs = facts.kwargs()
-    return tuple(
-        slug for slug, rule in rules.items() if rule.matches(text=text, author_username=username, **kwargs)
-    )
 
 
 def snowflake_at(moment: float) -> int:
@@ -152,14 +119,15 @@ class MastodonSource:
         # What was seen.
         self._seen = _Bounded()
         self._uris = _Bounded()  # status id on this instance → uri
-        # Polling and rate limit state.
+        # Polling and catching up.
+        self._rest = InstanceRest(base_url=self.base_url, access_token=access_token, name=self.name)
         self._cursors: dict[str, int] = {}
-        self._next_request_at = 0.0
-        self._rest_token = access_token  # cleared if the server refuses it
         self._stream_retry_at = 0.0
-        self._stream_lost_at: float | None = None
+        # Since when no stream has carried the tags (its timelines are read from there): the start,
+        # as if a stream had been lost then, or a stream's loss; None once a catch-up has read it.
+        self._stream_lost_at: float | None = time.time()
         self.mode = ""
-        self._image_hosts: set[str] = set()  # recorded on the instance's row (MastodonInstance)
+        self.image_hosts = ImageHosts(self.name, instance_id)
         self._session: aiohttp.ClientSession | None = None
         self._on_state: OnState = lambda state, detail: None
 
@@ -184,7 +152,7 @@ class MastodonSource:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT_S)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             self._session = session
-            await self._note_instance_image_hosts()
+            await self.image_hosts.note(await self._instance_image_urls())
             failures = 0
             while True:
                 if not self.access_token or time.monotonic() < self._stream_retry_at:
@@ -237,10 +205,11 @@ class MastodonSource:
             raise StreamRefused(f"HTTP {error.status}") from None
         subscribed: set[str] = set()
         self._tags_changed.set()
-        keeper = asyncio.create_task(self._keep_subscribed(ws, subscribed), name=f"{self.name}-subscribe")
+        keeper = asyncio.create_task(
+            self._keep_subscribed(ws, subscribed, deliver), name=f"{self.name}-subscribe"
+        )
         try:
             await self._set_mode("streaming", f"streaming {len(self._tags)} hashtags from {self.host}")
-            self._stream_lost_at = None
             async for message in ws:
                 if message.type == aiohttp.WSMsgType.TEXT:
                     await self._on_event(message.data, deliver)
@@ -250,19 +219,55 @@ class MastodonSource:
         finally:
             self._stream_lost_at = self._stream_lost_at or time.time()
             keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
             await ws.close()
 
-    async def _keep_subscribed(self, ws: aiohttp.ClientWebSocketResponse, subscribed: set[str]) -> None:
-        """Make the socket's hashtag subscriptions equal the followed tags, at once and on change."""
-        while True:
-            await self._tags_changed.wait()
-            self._tags_changed.clear()
-            wanted = set(self._tags)
-            for kind, tags in (("unsubscribe", subscribed - wanted), ("subscribe", wanted - subscribed)):
-                for tag in sorted(tags):
-                    await ws.send_str(json.dumps({"type": kind, "stream": "hashtag", "tag": tag}))
-            subscribed.clear()
-            subscribed.update(wanted)
+    async def _keep_subscribed(
+        self, ws: aiohttp.ClientWebSocketResponse, subscribed: set[str], deliver: Deliver
+    ) -> None:
+        """Make the socket's hashtag subscriptions equal the followed tags, at once and on change;
+        then read what each new one missed (`_catch_up`), beside the stream."""
+        catching_up: set[asyncio.Task] = set()
+        try:
+            while True:
+                await self._tags_changed.wait()
+                self._tags_changed.clear()
+                wanted = set(self._tags)
+                added = sorted(wanted - subscribed)
+                for kind, tags in (("unsubscribe", sorted(subscribed - wanted)), ("subscribe", added)):
+                    for tag in tags:
+                        await ws.send_str(json.dumps({"type": kind, "stream": "hashtag", "tag": tag}))
+                subscribed.clear()
+                subscribed.update(wanted)
+                if added:
+                    task = asyncio.create_task(self._catch_up(added, deliver), name=f"{self.name}-catch-up")
+                    catching_up.add(task)
+                    task.add_done_callback(catching_up.discard)
+        finally:
+            for task in catching_up:
+                task.cancel()
+            await asyncio.gather(*catching_up, return_exceptions=True)
+
+    async def _catch_up(self, tags: list[str], deliver: Deliver) -> None:
+        """Read each just subscribed tag's timeline from when no stream carried it (a tag new to a
+        streaming source: from now), less POLL_OVERLAP_S; what the stream also brings is dropped
+        by uri. A failed read leaves the gap open for the next connection."""
+        since = self._stream_lost_at or time.time()
+        await asyncio.sleep(SUBSCRIBE_SETTLE_S)
+        cursor = snowflake_at(since)
+        for tag in tags:
+            # From the gap's start, or from what polling read after it (polling read up to there).
+            self._cursors[tag] = max(self._cursors.get(tag, cursor), cursor)
+            try:
+                await self._poll_tag(tag, deliver)
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as error:
+                logger.warning("%s: catching up on #%s failed: %r", self.name, tag, error)
+                return
+        if self._stream_lost_at == since:
+            self._stream_lost_at = None
+        logger.info(
+            "%s: caught up on %d hashtags since %.0f s ago", self.name, len(tags), time.time() - since
+        )
 
     async def _on_event(self, data: str, deliver: Deliver) -> None:
         try:
@@ -332,41 +337,20 @@ class MastodonSource:
                 return
             params["min_id"] = str(newest)
 
-    async def _get(self, path: str, params: dict | None = None) -> Any:
-        """GET a REST path within the rate limit: JSON, or None for a 404 (an unused tag) or a
-        refusal. Waits out a 429 until X-RateLimit-Reset."""
-        while True:
-            await asyncio.sleep(max(0.0, self._next_request_at - time.monotonic()))
-            headers = {"Authorization": f"Bearer {self._rest_token}"} if self._rest_token else {}
-            timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-            async with self._session.get(
-                self.base_url + path, params=params, headers=headers, timeout=timeout
-            ) as response:
-                self._pace(response.headers, refused=response.status == 429)
-                if response.status == 429:
-                    logger.warning("%s: rate limited; waiting for the reset", self.name)
-                    continue
-                if response.status == 401 and self._rest_token:
-                    logger.error("%s: the server refuses the access token; reading without it", self.name)
-                    self._rest_token = ""
-                    continue
-                if response.status >= 400:
-                    if response.status != 404:
-                        logger.warning("%s: GET %s answered %d", self.name, path, response.status)
-                    return None
-                return await response.json(content_type=None)
+    async def _instance_image_urls(self) -> list[str]:
+        """Where the instance serves images, as its description shows: its own domain (default
+        avatars) and its thumbnail's host (uploads), known before any post arrives."""
+        try:
+            instance = await self._get("/api/v2/instance") or {}
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as error:
+            logger.warning("%s: instance description unavailable: %r", self.name, error)
+            return []
+        thumbnail = instance.get("thumbnail") if isinstance(instance.get("thumbnail"), dict) else {}
+        domain = instance.get("domain")
+        return [f"https://{domain}/" if isinstance(domain, str) else "", str(thumbnail.get("url") or "")]
 
-    def _pace(self, headers: Any, *, refused: bool) -> None:
-        """Spread the requests left over the time left: the next one waits its share."""
-        wait = MIN_REQUEST_GAP_S
-        reset = _reset_in(headers.get("X-RateLimit-Reset"))
-        remaining = headers.get("X-RateLimit-Remaining")
-        if reset is not None and remaining is not None and remaining.isdigit():
-            left = int(remaining)
-            wait = max(wait, reset if refused or left == 0 else reset / (left + 1))
-        elif refused:
-            wait = POLL_INTERVAL_S
-        self._next_request_at = time.monotonic() + wait
+    async def _get(self, path: str, params: dict | None = None) -> Any:
+        return await self._rest.get(self._session, path, params)
 
     # --- Posts ------------------------------------------------------------------------------
 
@@ -384,64 +368,9 @@ class MastodonSource:
         if post.network_id in self._seen:
             return
         self._seen.remember(post.network_id)
-        if topics := status_topics(self._rules, post, mastodon_facts(status)):
-            await self._note_image_hosts(post)
+        if topics := status_topics(self._rules, post, mastodon_facts(status), tag_names(status)):
+            await self.image_hosts.note([post.author_avatar_url, *(item["url"] for item in post.media)])
             await deliver(with_topics(post, topics))
-
-    async def _note_instance_image_hosts(self) -> None:
-        """Before any post: the hosts the instance serves images from, as its description shows
-        them (its own domain for default avatars, its thumbnail's host for uploads), so pages loaded
-        from now on may show its posts' images at once."""
-        try:
-            instance = await self._get("/api/v2/instance") or {}
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as error:
-            logger.warning("%s: instance description unavailable: %r", self.name, error)
-            return
-        thumbnail = instance.get("thumbnail") if isinstance(instance.get("thumbnail"), dict) else {}
-        domain = instance.get("domain")
-        domain_url = f"https://{domain}/" if isinstance(domain, str) else ""
-        await self._note_hosts([domain_url, str(thumbnail.get("url") or "")])
-
-    async def _note_image_hosts(self, post: NormalizedTweet) -> None:
-        """Record where this instance serves the post's avatar and media, once per new host: pages
-        may load images only from hosts the Content-Security-Policy names."""
-        await self._note_hosts([post.author_avatar_url, *(item["url"] for item in post.media)])
-
-    async def _note_hosts(self, urls: list[str]) -> None:
-        hosts = {f"https://{parts.netloc}" for parts in map(urlsplit, urls) if parts.scheme == "https"}
-        fresh = hosts - self._image_hosts
-        if not fresh or self.instance_id is None or len(self._image_hosts) >= MAX_IMAGE_HOSTS:
-            return
-        self._image_hosts.update(fresh)
-        known = sorted(self._image_hosts)[:MAX_IMAGE_HOSTS]
-        try:
-            await database_sync_to_async(_record_image_hosts)(self.instance_id, known)
-        except Exception:
-            logger.exception("%s: could not record its image hosts", self.name)
-
-
-NO_HASHTAG = (
-    "Mastodon streams hashtags only: this rule has no #hashtag, so no Mastodon post can reach it. "
-    "Add one (e.g. '#python django'); keywords are then matched within that hashtag's posts."
-)
-
-
-def _reset_in(value: str | None) -> float | None:
-    """Seconds until an X-RateLimit-Reset timestamp (ISO 8601); None if unreadable."""
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return max(0.0, moment.timestamp() - time.time())
-
-
-def _record_image_hosts(instance_id: int, hosts: list[str]) -> None:
-    row = MastodonInstance.objects.filter(pk=instance_id).first()
-    if row is not None:
-        merged = sorted({*row.image_hosts, *hosts})[:MAX_IMAGE_HOSTS]
-        MastodonInstance.objects.filter(pk=instance_id).update(image_hosts=merged)
 
 
 def _record_mode(instance_id: int, mode: str, detail: str) -> None:

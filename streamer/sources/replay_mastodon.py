@@ -2,7 +2,7 @@
 
 The sample (streamer/data/sample_mastodon.ndjson, from make_mastodon_sample.py) holds statuses as
 a tag timeline returns them. The replay follows what the live source follows
-(streamer/sources/mastodon.py `hashtag_rules`: each rule's #hashtags; a rule without one is refused
+(streamer/sources/mastodon_tags.py `hashtag_rules`: each rule's #hashtags; a rule without one is refused
 with the same reason), so a status reaches it only if it carries one of them, and then it is
 converted by feed/mastodon.py and matched against every whole rule (`status_topics`), as a status
 from an instance is. On each pass a matching status gets a fresh id (a Mastodon snowflake of now),
@@ -22,7 +22,8 @@ from feed.rule_check import RuleOutcome
 from feed.rule_facts import mastodon_facts
 from feed.rules import Rule
 from streamer.sources import TopicRule
-from streamer.sources.mastodon import hashtag_rules, snowflake_at, status_topics
+from streamer.sources.mastodon import snowflake_at
+from streamer.sources.mastodon_tags import hashtag_rules, status_topics, tag_names
 from streamer.sources.replay import DATA_DIR, SampleReplay
 from streamer.sources.replay_media import with_local_media
 
@@ -53,11 +54,12 @@ class MastodonReplaySource(SampleReplay):
         return isinstance(status, dict) and isinstance(status.get("uri"), str)
 
     def next_post(self, status: dict[str, Any]) -> NormalizedTweet | None:
-        if not self._tags & _hashtags(status):
+        tags = tag_names(status)
+        if not self._tags & {tag.casefold() for tag in tags}:
             return None  # no followed hashtag: a hashtag stream would not have sent it
         fresh = self.replayed(status)
         post = status_post(fresh)
-        slugs = status_topics(self._topic_rules, post, mastodon_facts(fresh))
+        slugs = status_topics(self._topic_rules, post, mastodon_facts(fresh), tags)
         return with_local_media(with_topics(post, slugs)) if slugs else None
 
     def replayed(self, status: dict[str, Any]) -> dict[str, Any]:
@@ -79,10 +81,3 @@ class MastodonReplaySource(SampleReplay):
             if isinstance(status.get(key), str):
                 fresh[key] = _TRAILING_ID.sub(lambda match: f"/{status_id}{match[1] or ''}", status[key])
         return fresh
-
-
-def _hashtags(status: dict[str, Any]) -> set[str]:
-    """The hashtags of the status shown (a boost's are the boosted status's), lower-cased."""
-    shown = status.get("reblog") if isinstance(status.get("reblog"), dict) else status
-    tags = shown.get("tags") if isinstance(shown.get("tags"), list) else []
-    return {t["name"].casefold() for t in tags if isinstance(t, dict) and isinstance(t.get("name"), str)}

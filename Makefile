@@ -33,7 +33,8 @@ run: $(BIN)/.installed
 	@DJANGO_DEBUG=1 STREAM_EMBEDDED=1 $(BIN)/python manage.py migrate --verbosity 0
 	@DJANGO_DEBUG=1 $(BIN)/python manage.py demo_setup
 	@echo "tweetsite: open http://$(HOST):$(PORT)/   (admin: http://$(HOST):$(PORT)/admin/, user admin, password admin)"
-	@echo "tweetsite: no REDIS_URL, so the worker runs inside the web process on the $$( [ -n "$$X_BEARER_TOKEN" ] && echo x || echo replay) source. Ctrl-C stops."
+	@echo "tweetsite: no REDIS_URL, so the worker runs inside the web process: X $$( [ -n "$$X_BEARER_TOKEN" ] && echo live || echo replayed)," \
+		"Bluesky $$( [ -n "$$BLUESKY_JETSTREAM_URL" ] && echo live || echo replayed), Mastodon from the admin's instances, replayed while there is none. Ctrl-C stops."
 	@( sleep 2; curl -s -o /dev/null http://$(HOST):$(PORT)/healthz || true ) &
 	DJANGO_DEBUG=1 STREAM_EMBEDDED=1 exec $(BIN)/daphne -b $(HOST) -p $(PORT) \
 		--websocket-max-frame-size 4096 --websocket-max-message-size 16777216 tweetsite.asgi:application

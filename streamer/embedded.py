@@ -8,8 +8,7 @@ starts on the first ASGI event: the lifespan startup under uvicorn, the first re
 import asyncio
 import logging
 
-from streamer.build import SourceConfigError, build_sources
-from streamer.worker import StreamWorker
+from streamer.build import SourceConfigError, build_worker
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +27,10 @@ class EmbeddedWorkerMiddleware:
 
     def _start(self) -> asyncio.Future:
         try:
-            # Mastodon instances are database rows, and this runs on the event loop: `manage.py
-            # stream` follows them.
-            worker = StreamWorker(build_sources(mastodon=False))
+            # As `manage.py stream` without --source: the configured networks, the others replayed in
+            # development. Mastodon instances are database rows, read by the worker off the event
+            # loop (database_sync_to_async) as they come and go.
+            worker = build_worker()
         except SourceConfigError as error:
             # The site still serves what is stored; the worker is left off, once, with the reason.
             logger.error("embedded worker not started: %s", error)

@@ -259,7 +259,8 @@ def test_alt_text_and_quotes_are_where_block_rules_read_them():
 @pytest.mark.django_db
 def test_bluesky_and_mastodon_run_beside_x_by_default_and_bluesky_can_be_switched_off(settings):
     settings.DEBUG, settings.X_BEARER_TOKEN = True, ""
-    assert [s.name for s in build_sources()] == ["replay", "bluesky"]
+    settings.BLUESKY_JETSTREAM_URL = "wss://jetstream.example/subscribe"
+    assert [s.name for s in build_sources()] == ["replay", "bluesky", "replay:mastodon"]
     MastodonInstance.objects.create(base_url="https://fosstodon.org")
     MastodonInstance.objects.create(base_url="https://gone.example", is_active=False)
     assert [s.name for s in build_sources()] == ["replay", "bluesky", "mastodon:fosstodon.org"]

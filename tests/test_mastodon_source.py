@@ -16,13 +16,8 @@ from feed.normalize import MAX_TEXT_CHARS
 from feed.rendering import tweet_html
 from mastodonemulator import MastodonEmulator
 from streamer.models import MastodonInstance, mastodon_image_hosts
-from streamer.sources.mastodon import (
-    NO_HASHTAG,
-    POLL_OVERLAP_S,
-    MastodonSource,
-    mastodon_sources,
-    rule_hashtags,
-)
+from streamer.sources.mastodon import POLL_OVERLAP_S, MastodonSource, mastodon_sources
+from streamer.sources.mastodon_tags import NO_HASHTAG, rule_hashtags
 from streamer.worker import StreamWorker
 
 TOKEN = "user-token"

@@ -1,5 +1,6 @@
 """The replay source and its sample file."""
 
+import asyncio
 import json
 
 import pytest
@@ -66,3 +67,28 @@ def test_stream_command_stores_replayed_tweets(start_worker):
     Topic.objects.create(name="Python", slug="python", query="python OR django")
     worker = start_worker("--source", "replay", "--rate", "50")
     assert wait_until(lambda: Tweet.objects.filter(topics__slug="python").count() >= 10, 20), worker.output()
+
+
+async def test_a_post_the_conversion_refuses_is_skipped_and_logged_once(tmp_path, caplog):
+    good, bad = sample_messages()[0], sample_messages()[1]
+    replay_file = tmp_path / "replay.ndjson"
+    lines = [
+        dict(good, data=dict(good["data"], text="python ok")),
+        dict(bad, data=dict(bad["data"], text=["python"])),
+    ]
+    replay_file.write_text("\n".join(json.dumps(line) for line in lines), encoding="utf-8")
+    source = ReplaySource(path=replay_file, rate=1000)
+    await source.sync_rules([TopicRule("py", "python")])
+    delivered, enough = [], asyncio.Event()
+
+    async def deliver(post) -> None:
+        delivered.append(post)
+        if len(delivered) == 3:  # three passes
+            enough.set()
+
+    task = asyncio.create_task(source.stream(deliver, lambda state, detail: None))
+    await asyncio.wait_for(enough.wait(), 5)
+    task.cancel()
+    assert {post.text for post in delivered} == {"python ok"}
+    skipped = [r.message for r in caplog.records if "skipped" in r.message]
+    assert len(skipped) == 1 and skipped[0].endswith("has no text"), skipped

@@ -205,12 +205,13 @@ TOPIC_RULES_CHECKER = "streamer.rule_check.check_rules_with_x"
 # On by default: the source connects only while some active topic follows Bluesky, so it costs
 # nothing until an admin ticks Bluesky on a topic. 0 keeps the worker from ever connecting.
 BLUESKY_ENABLED = env.bool("BLUESKY_ENABLED", default=True)
-BLUESKY_JETSTREAM_URL = env.str(
-    "BLUESKY_JETSTREAM_URL", default="wss://jetstream2.us-east.bsky.network/subscribe"
-)
+# Empty: the public Jetstream (streamer/sources/bluesky.py) in production, and in development (DEBUG)
+# the bundled replay, so `make run` needs no network; set it to follow a Jetstream in development.
+BLUESKY_JETSTREAM_URL = env.str("BLUESKY_JETSTREAM_URL", default="")
 BLUESKY_APPVIEW_URL = env.str("BLUESKY_APPVIEW_URL", default="https://public.api.bsky.app")
 # `make run` runs the worker inside the web process when there is no Redis to carry its tweets.
 STREAM_EMBEDDED = env.bool("STREAM_EMBEDDED", default=False)
+# Posts per second each replay delivers (one per network that is replayed).
 STREAM_REPLAY_RATE = env.float("STREAM_REPLAY_RATE", default=2.0)
 # Posts the worker holds while the database is away: five minutes of a busy event's 50 posts/s, tens
 # of MB at a few KB each. Past it new posts are shed (lost: X does not resend), so memory stays bounded.

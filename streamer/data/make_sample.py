@@ -1,8 +1,11 @@
 """Generate sample_stream.ndjson for the replay source: `.venv/bin/python streamer/data/make_sample.py`.
 
 Each line is one X API v2 filtered-stream message (tweet.fields=created_at,author_id,entities,lang,
-attachments; expansions=author_id; user.fields=name,username,profile_image_url). Seeded random, so
-re-running rewrites an identical file. Entity start/end are Unicode code point offsets into the text
+attachments; expansions=author_id,attachments.media_keys; user.fields=name,username,profile_image_url;
+media.fields=url,preview_image_url,type,width,height,alt_text,duration_ms). Seeded random, so
+re-running rewrites an identical file. The media are the images make_images.py drew
+(sample_images.json: run it first), named in X's media URLs by their file names, which is how the
+replay finds them in static/samples/. Entity start/end are Unicode code point offsets into the text
 as stored, i.e. already HTML-escaped the way X sends it (& < > as &amp; &lt; &gt;). About 5% of the
 tweets are deliberately hostile (XSS payloads, non-http link targets, bidi overrides, HTML in a
 display name, lookalike names); everything is verified with asserts before the file is written.
@@ -21,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 OUT = Path(__file__).with_name("sample_stream.ndjson")
+IMAGES = json.loads(Path(__file__).with_name("sample_images.json").read_text(encoding="utf-8"))
 rng = random.Random(20261120)
 TWEPOCH_MS = 1288834974657
 START = datetime(2026, 11, 20, 8, 45, 0, tzinfo=UTC)
@@ -405,6 +409,35 @@ def make_specs():
     return specs
 
 
+def media_for(keys, count):
+    """includes.media for `keys`, images taken in turn (`count`: the media made so far), no randomness
+    (the rest of the file stays as it was). Videos preview the lightning talk, GIFs the snake."""
+    by_file = {image["file"]: image for image in IMAGES}
+    photos = [
+        image for name, image in by_file.items() if name not in ("lightning-talk.png", "snake-laptop.png")
+    ]
+    media = []
+    for index, key in enumerate(keys, start=count):
+        prefix, media_id = key.split("_", 1)
+        kind = {"3": "photo", "7": "video", "16": "animated_gif"}[prefix]
+        item = {"media_key": key, "type": kind}
+        if kind == "photo":
+            image = photos[index % len(photos)]
+            item["url"] = f"https://pbs.twimg.com/media/{image['file']}"
+        elif kind == "video":
+            image = by_file["lightning-talk.png"]
+            item["preview_image_url"] = (
+                f"https://pbs.twimg.com/ext_tw_video_thumb/{media_id}/pu/img/{image['file']}"
+            )
+            item["duration_ms"] = 5000 + index * 1000
+        else:
+            image = by_file["snake-laptop.png"]
+            item["preview_image_url"] = f"https://pbs.twimg.com/tweet_video_thumb/{image['file']}"
+        item.update(width=image["width"], height=image["height"], alt_text=image["alt"])
+        media.append(item)
+    return media
+
+
 def main():
     specs = make_specs()
     rules = {
@@ -441,6 +474,9 @@ def main():
             data["entities"] = ents
         matched = [t for t, rx in rule_re.items() if rx.search(text)] or ["conf"]
         msg = {"data": data, "includes": {"users": [USERS[author]]}}
+        if "attachments" in data:
+            msg["includes"]["media"] = media_for(data["attachments"]["media_keys"], stats["media items"])
+            stats["media items"] += len(msg["includes"]["media"])
         msg["matching_rules"] = [{"id": rules[t], "tag": t} for t in matched]
 
         # Verify everything before writing.

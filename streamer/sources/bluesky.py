@@ -62,6 +62,9 @@ PENDING_MAX = 5_000
 MAX_EVENT_BYTES = 1_000_000
 # What a deleted post's entry holds instead of a CID: its repeats (a resend) are not delivered again.
 _DELETED = "deleted"
+# Where posts come from unless BLUESKY_JETSTREAM_URL names another Jetstream (in development an unset
+# URL means the replay instead: streamer/build.py).
+PUBLIC_JETSTREAM_URL = "wss://jetstream2.us-east.bsky.network/subscribe"
 # Ping every 20 s; no pong within 20 s means a dead connection, so reconnect.
 PING_S = 20.0
 
@@ -77,6 +80,14 @@ class _Pending:
     edit: bool = False
     uri: str = field(default="")
     quote: "asyncio.Future[dict] | None" = None  # the quoted post's card, when it quotes one
+
+
+def record_topics(matcher: TopicMatcher, record: dict[str, Any]) -> tuple[str, ...]:
+    """The topics a post record matches: its text with the hashtags beyond it (facet tags and the
+    record's `tags`), and its facts; `record["text"]` must be a str."""
+    text = record["text"]
+    extra = extra_tags(record) if "tags" in record or "facets" in record else ()
+    return matcher.matching(text + "\n" + " ".join(extra) if extra else text, bluesky_facts(record))
 
 
 class BlueskySource:
@@ -223,10 +234,7 @@ class BlueskySource:
             uri = post_uri(event.get("did"), commit.get("rkey"))
             if self._delivered.get(uri, _DELETED) == _DELETED:
                 return None
-        extra = extra_tags(record) if "tags" in record or "facets" in record else ()
-        slugs = self._matcher.matching(
-            text + "\n" + " ".join(extra) if extra else text, bluesky_facts(record)
-        )
+        slugs = record_topics(self._matcher, record)
         if not slugs and not edit:
             return None
         return self._accepted(event, commit, uri, slugs, edit)

@@ -151,7 +151,7 @@ class ProfileBook(AppViewBook[BlueskyAuthor]):
         return BlueskyAuthor(key)
 
     def read(self, body: Any) -> dict[str, BlueskyAuthor]:
-        return {author.did: author for author in _authors(body)}
+        return {author.did: author for author in profile_authors(body)}
 
     def on_identity(self, did: str, handle: object) -> None:
         """An identity event: the account's handle changed (or must be looked up again)."""
@@ -182,7 +182,8 @@ class PostBook(AppViewBook[dict]):
         }
 
 
-def _authors(body: object) -> list[BlueskyAuthor]:
+def profile_authors(body: object) -> list[BlueskyAuthor]:
+    """The authors in a getProfiles answer (`{"profiles": [...]}`); malformed entries are skipped."""
     profiles = body.get("profiles") if isinstance(body, dict) else None
     authors = []
     for profile in profiles if isinstance(profiles, list) else ():

@@ -40,15 +40,15 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from feed.mastodon import status_post, with_topics
-from feed.normalize import NormalizedTweet, PayloadError
+from feed.normalize import PayloadError
 from feed.rule_check import RuleOutcome
-from feed.rule_facts import PostFacts, mastodon_facts
-from feed.rules import Rule, RuleError, compile_rule
+from feed.rule_facts import mastodon_facts
+from feed.rules import Rule
 from streamer.models import MastodonInstance
 from streamer.sources import Deliver, OnState, PostEdited, PostRemoved, Source, TopicRule
 from streamer.sources.mastodon_images import ImageHosts
 from streamer.sources.mastodon_rest import REQUEST_TIMEOUT_S, InstanceRest
-from streamer.sources.mastodon_tags import NO_HASHTAG, rule_hashtags, tag_names
+from streamer.sources.mastodon_tags import hashtag_rules, status_topics, tag_names
 
 logger = logging.getLogger(__name__)
 
@@ -137,38 +137,13 @@ class MastodonSource:
     # --- Rules ----------------------------------------------------------------------------
 
     async def sync_rules(self, topics: list[TopicRule]) -> list[RuleOutcome]:
-        rules, tags, outcomes = {}, set(), []
-        for topic in topics:
-            try:
-                rule = compile_rule(topic.query)
-            except RuleError as error:
-                outcomes.append(RuleOutcome(slug=topic.slug, query=topic.query, error=str(error)))
-                continue
-            topic_tags = rule_hashtags(topic.query)
-            if not topic_tags:
-                outcomes.append(RuleOutcome(slug=topic.slug, query=topic.query, error=NO_HASHTAG))
-                continue
-            rules[topic.slug] = rule
-            tags.update(topic_tags)
-            outcomes.append(RuleOutcome(slug=topic.slug, query=topic.query))
+        rules, tags, outcomes = hashtag_rules(topics)
         self._rules = rules
         if tags != self._tags:
             logger.info("%s: following %d hashtags: %s", self.name, len(tags), ", ".join(sorted(tags)))
             self._tags = tags
             self._tags_changed.set()
         return outcomes
-
-    def _topics_of(self, post: NormalizedTweet, facts: PostFacts, tags: list[str]) -> tuple[str, ...]:
-        text = f"{post.text}\n{post.entities.get('spoiler_text') or ''}"
-        if tags:  # the text kept is cut (MAX_TEXT_CHARS); the status's hashtags all count
-            text += "\n" + " ".join(f"#{tag}" for tag in tags)
-        username = post.author_username.split("@", 1)[0]
-        kwargs = facts.kwargs()
-        return tuple(
-            slug
-            for slug, rule in self._rules.items()
-            if rule.matches(text=text, author_username=username, **kwargs)
-        )
 
     # --- Running ------------------------------------------------------------------------------
 
@@ -393,7 +368,7 @@ class MastodonSource:
         if post.network_id in self._seen:
             return
         self._seen.remember(post.network_id)
-        if topics := self._topics_of(post, mastodon_facts(status), tag_names(status)):
+        if topics := status_topics(self._rules, post, mastodon_facts(status), tag_names(status)):
             await self.image_hosts.note([post.author_avatar_url, *(item["url"] for item in post.media)])
             await deliver(with_topics(post, topics))
 

@@ -6,10 +6,8 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from streamer.build import SourceConfigError, build_sources
+from streamer.build import SOURCE_NAMES, SourceConfigError, build_worker
 from streamer.lock import LockLost, run_exclusively
-from streamer.sources.mastodon import mastodon_sources
-from streamer.worker import StreamWorker
 from tweetsite.gc_tuning import freeze_startup_heap
 
 
@@ -23,14 +21,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--source",
             action="append",
-            choices=["x", "replay", "bluesky", "mastodon"],
+            choices=SOURCE_NAMES,
             help=(
-                "repeatable; default: x (replay without X_BEARER_TOKEN only when DEBUG is on), "
-                "bluesky when BLUESKY_ENABLED, and every active Mastodon instance in the admin"
+                "repeatable; replay, replay:bluesky and replay:mastodon replay a network's bundled "
+                "sample. Default: each network live where it is configured (X_BEARER_TOKEN, "
+                "BLUESKY_JETSTREAM_URL, an active Mastodon instance in the admin); where it is not, "
+                "its replay with DEBUG on, and without DEBUG no X (an error), Bluesky's public "
+                "Jetstream and no Mastodon. BLUESKY_ENABLED=0 leaves Bluesky out"
             ),
         )
-        parser.add_argument("--replay-file", help="NDJSON in the stream's payload shape")
-        parser.add_argument("--rate", type=float, help="replay: tweets per second")
+        parser.add_argument("--replay-file", help="replay (X): NDJSON in the stream's payload shape")
+        parser.add_argument("--rate", type=float, help="each replay: posts per second")
 
     def handle(self, *args, source=None, replay_file=None, rate=None, **options) -> None:
         if not settings.REDIS_HOST:
@@ -43,11 +44,7 @@ class Command(BaseCommand):
             raise CommandError("--rate must be a positive number of tweets per second")
         try:
             # Mastodon instances are admin rows: the worker follows them as they come and go.
-            follow_mastodon = not source or "mastodon" in source
-            names = None if not source else [name for name in source if name != "mastodon"]
-            sources = build_sources(names=names, replay_file=replay_file, rate=rate, mastodon=False)
-            changing = mastodon_sources if follow_mastodon else None
-            worker = StreamWorker(sources, changing_sources=changing)
+            worker = build_worker(names=source or None, replay_file=replay_file, rate=rate)
         except SourceConfigError as error:
             raise CommandError(str(error)) from error
         freeze_startup_heap()

@@ -82,7 +82,7 @@ def default_x() -> str:
         return "replay"
     raise SourceConfigError(
         "X_BEARER_TOKEN is not set, so there is no live stream to follow. Set it (see README: "
-        "getting a token), or choose `--source replay` to replay the sample stream on purpose, "
+        "Setting up each network), or choose `--source replay` to replay the sample stream on purpose, "
         "or `--source bluesky` to follow Bluesky alone."
     )
 
@@ -98,7 +98,7 @@ def build_source(*, name: str, replay_file: Path | None = None, rate: float | No
     rate = rate or settings.STREAM_REPLAY_RATE
     if name == "x":
         if not settings.X_BEARER_TOKEN:
-            raise SourceConfigError("the x source needs X_BEARER_TOKEN (see README: getting a token)")
+            raise SourceConfigError("the x source needs X_BEARER_TOKEN (see README: Setting up each network)")
         return XSource(
             bearer_token=settings.X_BEARER_TOKEN,
             base_url=settings.X_API_BASE_URL,

@@ -130,11 +130,19 @@ def tweet_wire(tweet: Tweet, topic_slugs: list[str], *, seq: int, at: datetime) 
         },
         "lang": tweet.lang,
         "topics": topic_slugs,
-        "media": tweet.media,
-        "quote": tweet.quote,
-        "reply_to": tweet.reply_to,
-        "reposted_by": tweet.reposted_by,
+        # Present only when the post has them: most posts have none, and every byte is sent to
+        # every viewer (make bench's B/tweet).
+        **{key: value for key, value in _optional(tweet) if value},
     }
+
+
+def _optional(tweet: Tweet) -> tuple[tuple[str, Any], ...]:
+    return (
+        ("media", tweet.media),
+        ("quote", tweet.quote),
+        ("reply_to", tweet.reply_to),
+        ("reposted_by", tweet.reposted_by),
+    )
 
 
 def encode(message: Any) -> str:

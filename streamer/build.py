@@ -21,6 +21,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from streamer.cursors import DatabaseCursor
 from streamer.sources import Source
 from streamer.sources.bluesky import PUBLIC_JETSTREAM_URL, BlueskySource
 from streamer.sources.mastodon import mastodon_sources
@@ -115,6 +116,7 @@ def build_source(*, name: str, replay_file: Path | None = None, rate: float | No
         return BlueskySource(
             jetstream_url=settings.BLUESKY_JETSTREAM_URL or PUBLIC_JETSTREAM_URL,
             appview_url=settings.BLUESKY_APPVIEW_URL,
+            cursor_store=DatabaseCursor("bluesky"),
         )
     if name == "replay:bluesky":
         return BlueskyReplaySource(rate=rate)

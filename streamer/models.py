@@ -124,3 +124,15 @@ def mastodon_image_hosts() -> list[str]:
     return sorted(
         {host for hosts in rows if isinstance(hosts, list) for host in hosts if isinstance(host, str)}
     )
+
+
+class StreamCursor(models.Model):
+    """Where a replayable stream was, so a restarted worker resumes there (Bluesky's Jetstream
+    `time_us`): what was posted while the worker was down is replayed, not lost."""
+
+    source = models.CharField(max_length=100, unique=True)
+    position = models.BigIntegerField()
+    saved_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.source} at {self.position}"

@@ -17,7 +17,8 @@ from feed.bluesky import BlueskyAuthor, bluesky_post, facet_entities
 from feed.models import Topic, TopicPost, Tweet
 from feed.rendering import tweet_html
 from streamer.build import build_sources
-from streamer.models import MastodonInstance
+from streamer.cursors import DatabaseCursor
+from streamer.models import MastodonInstance, StreamCursor
 from streamer.sources import PostEdited, TopicRule
 from streamer.sources.bluesky import BlueskySource
 from streamer.worker import StreamWorker
@@ -360,3 +361,33 @@ async def test_a_quote_the_appview_answers_late_comes_as_an_edit(bsky):
     first, later = delivered
     assert first.quote["text"] == ""  # on time, with what was known: the link
     assert isinstance(later, PostEdited) and later.post.quote["text"] == "The quoted post"
+
+
+async def test_a_restarted_worker_resumes_from_the_saved_cursor_and_loses_nothing(
+    bsky, transactional_db, in_memory_layer
+):
+    await Topic.objects.acreate(name="Sky", slug="sky", query="python", networks=["bluesky"])
+
+    async def run_until(texts: list[str], total: int) -> None:
+        """A worker with a database cursor, while these are posted, until `total` posts are stored."""
+        cursor = DatabaseCursor("bluesky", save_every_s=0.1)
+        bluesky = BlueskySource(
+            jetstream_url=bsky.jetstream_url, appview_url=bsky.base_url, cursor_store=cursor
+        )
+        task = asyncio.create_task(StreamWorker([bluesky], topic_poll_s=0.1).run())
+        try:
+            assert await bsky.wait_connected_async(1, timeout=10)
+            for text in texts:
+                bsky.post(text, author="alice.test")
+            assert len(await stored(total)) == total
+            await asyncio.sleep(0.3)  # a save or two
+        finally:
+            task.cancel()
+            await asyncio.wait([task], timeout=15)
+
+    await run_until(["python before"], total=1)
+    assert await StreamCursor.objects.filter(source="bluesky").aexists()
+    bsky.post("python while the worker was down", author="alice.test")
+    await run_until(["python after"], total=3)
+    texts = [t.text async for t in Tweet.objects.order_by("id")]
+    assert texts == ["python before", "python while the worker was down", "python after"]

@@ -39,6 +39,7 @@ from feed.rule_check import RuleOutcome
 from feed.rule_facts import bluesky_facts
 from feed.rule_prefilter import TopicMatcher
 from feed.rules import RuleError, compile_rule
+from streamer.cursors import DatabaseCursor
 from streamer.sources import Deliver, OnState, PostEdited, PostRemoved, TopicRule
 from streamer.sources.bluesky_appview import PostBook, ProfileBook
 
@@ -95,9 +96,15 @@ class BlueskySource:
     network = "bluesky"
 
     def __init__(
-        self, *, jetstream_url: str, appview_url: str, profile_wait_s: float = PROFILE_WAIT_S
+        self,
+        *,
+        jetstream_url: str,
+        appview_url: str,
+        profile_wait_s: float = PROFILE_WAIT_S,
+        cursor_store: DatabaseCursor | None = None,
     ) -> None:
         self.jetstream_url = jetstream_url
+        self.cursor_store = cursor_store  # where the position survives a restart (None: memory only)
         self.profile_wait_s = profile_wait_s
         self.profiles = ProfileBook(appview_url=appview_url)
         self.quotes = PostBook(appview_url=appview_url)
@@ -132,7 +139,13 @@ class BlueskySource:
         return outcomes
 
     async def stream(self, deliver: Deliver, on_state: OnState) -> None:
+        if self.cursor_store is not None and (saved := await self.cursor_store.load()) is not None:
+            # A restart: resume where the last worker was, so what was posted meanwhile is replayed.
+            self._cursor = saved
+            logger.info("bluesky: resuming from the saved cursor %d", saved)
         async with asyncio.TaskGroup() as tasks:
+            if self.cursor_store is not None:
+                tasks.create_task(self.cursor_store.keep_saving(lambda: self._cursor), name="bluesky-cursor")
             tasks.create_task(self.profiles.run(), name="bluesky-profiles")
             tasks.create_task(self.quotes.run(), name="bluesky-quotes")
             tasks.create_task(self._deliver_in_order(deliver), name="bluesky-deliver")

@@ -1,7 +1,9 @@
 """Media and quotes in Chromium: images sized before they load, with their alt text; a broken one
 gives way to its alt text; a video shows its preview with a play mark; a quoted post is a card with
 its author and text (as text, never markup) linking to it; a repost shows the original and who
-reposted it, a reply whom it answers."""
+reposted it, a reply whom it answers; a custom emoji whose image fails reads as its shortcode."""
+
+from dataclasses import replace
 
 import pytest
 from playwright.sync_api import expect
@@ -56,7 +58,16 @@ def _post_with_media_and_a_quote() -> None:
     ]
     repost["includes"]["tweets"] = [{"id": "1701", "text": "Old news, still true #media", "author_id": "99"}]
     repost["includes"]["users"].append({"id": "99", "username": "grace", "name": "Grace"})
-    tweets_ingest(tweets=[normalize(message), normalize(repost)])
+    emoji = normalize(x_message("Coffee time :blobcat: #media", tags=["media"]))
+    emoji = replace(
+        emoji,
+        entities={
+            "emojis": [
+                {"start": 12, "end": 21, "shortcode": "blobcat", "url": "https://pbs.twimg.com/emoji/broken.png"}
+            ]
+        },
+    )
+    tweets_ingest(tweets=[normalize(message), normalize(repost), emoji])
 
 
 def test_images_a_broken_one_a_video_and_a_quote_on_the_page(browser, orm, start_server) -> None:
@@ -64,12 +75,15 @@ def test_images_a_broken_one_a_video_and_a_quote_on_the_page(browser, orm, start
     server = start_server("uvicorn")
     page = new_page(browser)
     page.goto(f"{server.url}/topics/media/")
-    repost = page.locator("#feed .tweet").first
+    emoji = page.locator("#feed .tweet").first  # its image is unreachable: it reads as its shortcode
+    expect(emoji.locator(".tweet__text")).to_have_text("Coffee time :blobcat: #media")
+    expect(emoji.locator("img.emoji")).to_have_count(0)
+    repost = page.locator("#feed .tweet").nth(1)
     expect(repost.locator(".tweet__reposted")).to_have_text("↻ Reposted by Alice")
     expect(repost.locator(".tweet__name")).to_have_text("Grace")
     expect(repost.locator(".tweet__text")).to_have_text("Old news, still true #media")
     expect(repost.locator(".tweet__reply-to a")).to_have_attribute("href", "https://x.com/i/web/status/1700")
-    post = page.locator("#feed .tweet").nth(1)
+    post = page.locator("#feed .tweet").nth(2)
     stage = post.locator('img.tweet__image[alt="The stage"]')
     expect(stage).to_have_attribute("width", "1600")  # sized from the post, before it loads
     expect(stage).to_have_attribute("loading", "lazy")

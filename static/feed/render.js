@@ -183,6 +183,11 @@ function renderTweet(tweet, large) {
   const lang = str(tweet.lang);
   if (/^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$/.test(lang) && lang !== "und" && !/^q[a-t]/.test(lang)) text.lang = lang;
   text.innerHTML = str(tweet.html); // the one innerHTML: server-rendered and escaped
+  // A custom emoji whose image does not load (its host unreachable, or not in the CSP) reads as its
+  // :shortcode:, not as a broken image.
+  for (const emoji of text.querySelectorAll("img.emoji")) {
+    emoji.addEventListener("error", () => emoji.replaceWith(emoji.alt), { once: true });
+  }
   const body = el("div", "tweet__body");
   if (context) body.append(context);
   body.append(meta, text);

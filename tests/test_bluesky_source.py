@@ -279,7 +279,8 @@ def test_the_stream_command_follows_bluesky_alone(bsky, start_worker):
     assert wait_until(lambda: Tweet.objects.filter(network_id=post["uri"], author_name="Alice").exists(), 10)
 
 
-async def test_a_post_sent_without_its_author_is_followed_by_an_edit_with_the_author(bsky):
+async def _two_deliveries_with_a_slow_appview(bsky, text: str, **fields) -> list:
+    """What the source delivers for one post while the AppView takes a second to answer."""
     bsky.profile_latency = 1.0
     bluesky = BlueskySource(jetstream_url=bsky.jetstream_url, appview_url=bsky.base_url)
     await bluesky.sync_rules([TopicRule("sky", "python", ("bluesky",))])
@@ -291,11 +292,16 @@ async def test_a_post_sent_without_its_author_is_followed_by_an_edit_with_the_au
     task = asyncio.create_task(bluesky.stream(deliver, lambda state, detail: None))
     try:
         assert await bsky.wait_connected_async(1, timeout=10)
-        bsky.post("python, author later", author="bob.test")
+        bsky.post(text, **fields)
         assert await bsky.wait_until_async(lambda: len(delivered) == 2, 5)
     finally:
         task.cancel()
         await asyncio.wait([task], timeout=5)
+    return delivered
+
+
+async def test_a_post_sent_without_its_author_is_followed_by_an_edit_with_the_author(bsky):
+    delivered = await _two_deliveries_with_a_slow_appview(bsky, "python, author later", author="bob.test")
     first, later = delivered
     assert first.author_username == first.author_id  # the DID: the AppView had not answered
     assert isinstance(later, PostEdited)
@@ -342,22 +348,9 @@ async def test_a_quote_post_carries_the_quoted_posts_author_and_text_from_the_ap
 
 async def test_a_quote_the_appview_answers_late_comes_as_an_edit(bsky):
     quoted = bsky.post("The quoted post", author="bob.test")
-    bsky.profile_latency = 1.0
-    bluesky = BlueskySource(jetstream_url=bsky.jetstream_url, appview_url=bsky.base_url)
-    await bluesky.sync_rules([TopicRule("sky", "python", ("bluesky",))])
-    delivered = []
-
-    async def deliver(item) -> None:
-        delivered.append(item)
-
-    task = asyncio.create_task(bluesky.stream(deliver, lambda state, detail: None))
-    try:
-        assert await bsky.wait_connected_async(1, timeout=10)
-        bsky.post("python, quoting", author="alice.test", quote=quoted["uri"])
-        assert await bsky.wait_until_async(lambda: len(delivered) == 2, 5)
-    finally:
-        task.cancel()
-        await asyncio.wait([task], timeout=5)
+    delivered = await _two_deliveries_with_a_slow_appview(
+        bsky, "python, quoting", author="alice.test", quote=quoted["uri"]
+    )
     first, later = delivered
     assert first.quote["text"] == ""  # on time, with what was known: the link
     assert isinstance(later, PostEdited) and later.post.quote["text"] == "The quoted post"

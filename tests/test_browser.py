@@ -12,12 +12,10 @@ import re
 import shutil
 import time
 import zlib
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from channels.layers import channel_layers
 from playwright.sync_api import Page, expect
 
 from feed.models import Topic, TopicPost, Tweet
@@ -43,20 +41,6 @@ def _wait(predicate, timeout: float = 15.0, what: str = "condition") -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
-
-
-@pytest.fixture
-def redis_layer(settings, redis_url) -> Iterator[None]:
-    """Let this test process publish (hides) to the web process through the shared Redis."""
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [redis_url]},
-        }
-    }
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
 
 
 SHOWCASE_AUTHORS = {  # username: (display name, avatar path: "" for none, "broken" for a 404)
@@ -123,7 +107,7 @@ def _save_screenshot(page: Page, tmp_path: Path, name: str) -> None:
 
 
 def test_live_feed_end_to_end(
-    browser, orm, x_emulator, start_server, start_worker, redis_layer, tmp_path
+    browser, orm, x_emulator, start_server, start_worker, servers_layer, tmp_path
 ) -> None:
     orm(Topic.objects.create, name="Wall test", slug="wall", query="wall")
     orm(Topic.objects.create, name="PyCon Live", slug="pycon", query="pycon")

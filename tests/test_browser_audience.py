@@ -5,12 +5,10 @@ page's sparklines follow new posts; and the embed is framed by the listed origin
 
 import io
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import zxingcpp
-from channels.layers import channel_layers
 from PIL import Image
 from playwright.sync_api import Page, expect
 
@@ -21,20 +19,6 @@ from browser_pages import VIEWPORT, new_page
 from payloads import ingest
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def redis_layer(settings, redis_url) -> Iterator[None]:
-    """Let this test process publish new posts to the web process through the shared Redis."""
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [redis_url]},
-        }
-    }
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
 
 
 def _topic(slug: str, query: str, **fields) -> None:
@@ -74,7 +58,7 @@ def test_the_walls_qr_code_decodes_to_the_topic_pages_url(browser, orm, start_se
 
 
 def test_the_counter_starts_from_the_server_and_follows_arrivals_ageing_and_reconnects(
-    browser, orm, start_server, redis_layer
+    browser, orm, start_server, servers_layer
 ) -> None:
     orm(_topic, "rate", "rate")
     orm(_aged, ["early 1", "early 2"], "rate", 48)  # out of the minute about 12 s from now

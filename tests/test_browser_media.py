@@ -63,7 +63,12 @@ def _post_with_media_and_a_quote() -> None:
         emoji,
         entities={
             "emojis": [
-                {"start": 12, "end": 21, "shortcode": "blobcat", "url": "https://pbs.twimg.com/emoji/broken.png"}
+                {
+                    "start": 12,
+                    "end": 21,
+                    "shortcode": "blobcat",
+                    "url": "https://pbs.twimg.com/emoji/broken.png",
+                }
             ]
         },
     )

@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from channels.layers import channel_layers
 from django.contrib.auth import get_user_model
 from django.test import Client
 from playwright.sync_api import Page, expect
@@ -30,20 +29,6 @@ POSTS = [  # (username, author id, text), oldest first
     ("marcusj", "102", "Free-threaded Python in the keynote looks wild 🤯 #modtest"),
     ("sofiarossi", "103", "Sprint room is packed 🚀 Chi viene a fare pair programming? #modtest"),
 ]
-
-
-@pytest.fixture
-def redis_layer(settings, redis_url):
-    """Let this test process publish (new posts) to the web process through the shared Redis."""
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [redis_url]},
-        }
-    }
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
 
 
 def _session(username: str) -> str:
@@ -154,7 +139,7 @@ def test_a_post_hidden_with_the_keyboard_leaves_the_wall_within_a_second(
 
 
 def test_a_post_approved_with_the_keyboard_reaches_the_wall_and_the_other_moderator_live(
-    browser, orm, start_server, redis_layer
+    browser, orm, start_server, servers_layer
 ) -> None:
     session_key = orm(_store_posts_and_moderator, moderation="approve")
     other_key = orm(_session, "max")

@@ -59,6 +59,9 @@ class FeedView {
     this.button?.addEventListener("click", () => this.reveal(true));
     window.addEventListener("scroll", () => this.pending.size && this.atTop() && this.reveal(false), { passive: true });
     setInterval(() => refreshTimes(this.list), CLOCK_TICK_MS);
+    // The wall shows what fits: fit again when the space changes (the header grows as its QR code
+    // and fonts load, a projector's resolution changes), not only when posts arrive.
+    if (this.wall) new ResizeObserver(() => this.spotlight || this.fit()).observe(this.list);
   }
 
   atTop() {

@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 # Requests are never closer than this, whatever the remaining budget says.
 MIN_REQUEST_GAP_S = 0.05
+RESET_MARGIN_S = 0.5
 # A 429 without rate limit headers waits this long (a poll interval) before the next request.
 REFUSED_WAIT_S = 10.0
 REQUEST_TIMEOUT_S = 30.0
@@ -59,7 +60,9 @@ class InstanceRest:
         remaining = headers.get("X-RateLimit-Remaining")
         if reset is not None and remaining is not None and remaining.isdigit():
             left = int(remaining)
-            wait = max(wait, reset if refused or left == 0 else reset / (left + 1))
+            # Past the last request of a window, wait for its reset and a margin: the server's clock
+            # and ours differ, and its timestamp is cut to the millisecond.
+            wait = max(wait, reset + RESET_MARGIN_S if refused or left == 0 else reset / (left + 1))
         elif refused:
             wait = REFUSED_WAIT_S
         self._next_request_at = time.monotonic() + wait

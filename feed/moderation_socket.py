@@ -16,7 +16,9 @@ channel layer itself (no hub), and reads its snapshot from the database. Frames,
 Decisions go through the staff API (POST /api/topics/<slug>/decisions/), never this socket: a client
 that sends a frame is closed with 4400. Refused: an anonymous or unpermitted session (4403, after
 accepting, so the page can tell it from a network error), an unknown or inactive topic (4404); a
-foreign Origin never gets this far (AllowedHostsOriginValidator in tweetsite/asgi.py).
+foreign Origin never gets this far (AllowedHostsOriginValidator in tweetsite/asgi.py). A topic switched
+off closes its moderation sockets with 4404 too: at once when the close is published, else at the
+next refresh, which reads whether the topic is still active.
 """
 
 import asyncio
@@ -94,6 +96,10 @@ class ModerationConsumer(AsyncWebsocketConsumer):
                 text_data=f'{{"type":"posts","mod":{mod},"posts":[{",".join(message["items"])}]}}'
             )
 
+    async def moderate_closed(self, message: dict[str, Any]) -> None:
+        """The topic was switched off (feed.publishing): nothing is left to moderate here."""
+        await self.close(code=CLOSE_UNKNOWN_TOPIC)
+
     async def _send_snapshot(self) -> None:
         async with self.sending:
             mark, posts = await database_sync_to_async(topic_moderation_snapshot)(topic=self.topic)
@@ -113,6 +119,10 @@ class ModerationConsumer(AsyncWebsocketConsumer):
         while True:
             await asyncio.sleep(REFRESH_EVERY_S)
             try:
+                if await database_sync_to_async(topic_get_active)(slug=self.slug) is None:
+                    # Switched off (or deleted), and its close message lost: the database says so.
+                    await self.close(code=CLOSE_UNKNOWN_TOPIC)
+                    return
                 if behind is not None and self.mark < behind:
                     logger.info(
                         "moderation socket %s missed decisions up to %d; new snapshot", self.slug, behind

@@ -23,6 +23,8 @@ HEARTBEAT_MESSAGE_TYPE = "feed.heartbeat"
 # REVIEW batches: {"type": REVIEW_MESSAGE_TYPE, "topic", "mod", "items"} to the topic's moderate group,
 # read by each moderation socket (feed/moderation_socket.py), never by the hub.
 REVIEW_MESSAGE_TYPE = "moderate.posts"
+# The topic was switched off: its moderation sockets close (4404), as its pages do.
+MODERATE_CLOSE_MESSAGE_TYPE = "moderate.closed"
 
 
 def group_name(slug: str) -> str:
@@ -60,10 +62,15 @@ def batch_message(batch: TopicBatch) -> dict[str, Any]:
 
 
 async def publish_batches(batches: Iterable[TopicBatch]) -> None:
-    """Send each batch to its group (`batch_group`); raises if the channel layer is unreachable."""
+    """Send each batch to its group (`batch_group`); raises if the channel layer is unreachable.
+    A topic switched off ("close") is told to its moderators too."""
     layer = get_channel_layer()
     for batch in batches:
         await layer.group_send(batch_group(batch), batch_message(batch))
+        if batch.kind == "close":
+            await layer.group_send(
+                moderate_group_name(batch.topic_slug), {"type": MODERATE_CLOSE_MESSAGE_TYPE}
+            )
 
 
 # The admin waits this long for Redis before telling the moderator that pages were not told.

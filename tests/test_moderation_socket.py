@@ -15,6 +15,7 @@ from feed import moderation_socket
 from feed.models import BlockRule, Topic, TopicPost, Tweet
 from feed.moderation import tweets_set_hidden
 from feed.publishing import publish_batches
+from feed.services import topics_deactivate
 from tweetsite.asgi import application
 
 from in_process import ORIGIN, TIMEOUT, connect, receive
@@ -235,3 +236,25 @@ async def test_a_decision_whose_announcement_was_lost_arrives_as_a_new_snapshot(
     assert frame["type"] == "snapshot"
     assert _posts_by_text(frame) == {"to hide": ("hidden", "")}
     await communicator.disconnect()
+
+
+async def test_switching_the_topic_off_closes_its_moderation_sockets_with_4404(topic):
+    session = await database_sync_to_async(_session)("mia")
+    communicator = await open_socket(session)
+    await receive(communicator)  # snapshot
+    await publish_batches(await database_sync_to_async(topics_deactivate)(topics=[topic]))
+    assert await closed_with(communicator) == 4404
+
+
+async def test_a_moderation_socket_whose_close_message_was_lost_closes_on_its_next_refresh(
+    topic, monkeypatch
+):
+    monkeypatch.setattr(moderation_socket, "REFRESH_EVERY_S", 0.1)
+    session = await database_sync_to_async(_session)("mia")
+    communicator = await open_socket(session)
+    await receive(communicator)  # snapshot
+    await database_sync_to_async(topics_deactivate)(topics=[topic])  # never published: Redis away
+    output = await communicator.receive_output(timeout=TIMEOUT)
+    while output["type"] != "websocket.close":  # a counts frame may come first
+        output = await communicator.receive_output(timeout=TIMEOUT)
+    assert output["code"] == 4404

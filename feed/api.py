@@ -19,7 +19,7 @@ from feed.publishing import publish_batches_sync
 from feed.rendering import encode
 from feed.selectors import (
     HISTORY_LIMIT,
-    TWEET_ACTIONS,
+    carries_post,
     moderation_wire,
     post_wire,
     topic_moderation_after,
@@ -92,7 +92,7 @@ def topic_moderation(request: HttpRequest, slug: str) -> HttpResponse:
             "action": event.action,
             "seq": post.pk,
             "id": post.tweet.network_id,
-            "tweet": post_wire(post) if event.action in TWEET_ACTIONS else None,
+            "tweet": post_wire(post) if carries_post(event, post) else None,
         }
         for event, post in events[:MODERATION_API_PAGE]
     ]

@@ -41,14 +41,16 @@ def post_edit(*, post: NormalizedTweet) -> list[TopicBatch] | None:
         tweet = Tweet.objects.filter(source=post.source, network_id=post.network_id).first()
         if tweet is None:
             return None
-        topic_posts = list(TopicPost.objects.filter(tweet=tweet))
-        # The topics' locks, in pk order as every writer takes them: the event's mark commits in order.
+        topic_ids = set(TopicPost.objects.filter(tweet=tweet).values_list("topic_id", flat=True))
+        # The topics' locks, in pk order as every writer takes them: the event's mark commits in order,
+        # and the posts' states are read under them, so a hide made meanwhile is seen here.
         slugs = dict(
             Topic.objects.select_for_update()
-            .filter(pk__in={p.topic_id for p in topic_posts})
+            .filter(pk__in=topic_ids)
             .order_by("pk")
             .values_list("pk", "slug")
         )
+        topic_posts = list(TopicPost.objects.filter(tweet=tweet))
         tweet.text, tweet.entities, tweet.raw, tweet.lang = post.text, post.entities, post.raw, post.lang
         tweet.media, tweet.quote = list(post.media), post.quote
         tweet.reply_to, tweet.reposted_by = post.reply_to, post.reposted_by

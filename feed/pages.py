@@ -52,8 +52,11 @@ def topic_logo(request: HttpRequest, slug: str) -> HttpResponse:
     settings = topic_wall_settings(topic=get_object_or_404(Topic, slug=slug, is_active=True))
     if not settings.logo:
         raise Http404("this wall has no logo")
-    with settings.logo.open("rb") as logo:
-        data = logo.read(LOGO_MAX_BYTES + 1)
+    try:
+        with settings.logo.open("rb") as logo:
+            data = logo.read(LOGO_MAX_BYTES + 1)
+    except OSError:  # the file is gone from the storage (a restore without its media)
+        raise Http404("this wall's logo file is missing") from None
     content_type = logo_content_type(data)
     if content_type is None or len(data) > LOGO_MAX_BYTES:
         raise Http404("this wall's logo is not an image it may show")

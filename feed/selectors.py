@@ -180,10 +180,18 @@ def topic_moderation_items_after(*, slug: str, after: int) -> list[tuple[int, st
             event.action,
             post.pk,
             post.tweet.network_id,
-            encode(post_wire(post)) if event.action in TWEET_ACTIONS else None,
+            encode(post_wire(post)) if carries_post(event, post) else None,
         )
         for event, post in topic_moderation_after(topic=topic, after=after)
     ]
+
+
+def carries_post(event: ModerationEvent, post: TopicPost) -> bool:
+    """Whether the event's frame carries the post as it is now: a show, a pin, and an edit of a post
+    still visible (a post hidden since its edit stays out of every frame and the API)."""
+    if event.action == ModerationEvent.Action.EDIT:
+        return post.state == TopicPost.State.VISIBLE
+    return event.action in TWEET_ACTIONS
 
 
 def topic_items_after(*, slug: str, seq: int, limit: int = API_MAX_LIMIT) -> list[tuple[int, str]]:

@@ -105,7 +105,7 @@ class TopicState:
         mark = rows[-1][0]
         hidden = sorted(seq for seq, (action, _, _) in seen.items() if action == "hide")
         shown = sorted(seq for seq, (action, _, _) in seen.items() if action == "show")
-        edited = sorted(seq for seq in edits if seq not in hidden)
+        edited = sorted(seq for seq in edits if seq not in hidden and seq not in self.hidden and edits[seq])
         pinned = [seq for seq, (action, _, _) in pins.items() if action == "pin" and seq not in hidden]
         unpinned = sorted(seq for seq, (action, _, _) in pins.items() if action == "unpin")
         self.hide(hidden)

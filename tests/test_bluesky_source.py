@@ -384,3 +384,28 @@ async def test_a_restarted_worker_resumes_from_the_saved_cursor_and_loses_nothin
     await run_until(["python after"], total=3)
     texts = [t.text async for t in Tweet.objects.order_by("id")]
     assert texts == ["python before", "python while the worker was down", "python after"]
+
+
+async def test_a_late_answer_that_knows_nothing_more_sends_no_edit(bsky):
+    quoted = bsky.post("The quoted post", author="bob.test")
+    bsky.profile_latency = 0.5
+    bluesky = BlueskySource(jetstream_url=bsky.jetstream_url, appview_url=bsky.base_url)
+    await bluesky.sync_rules([TopicRule("sky", "python", ("bluesky",))])
+    delivered = []
+
+    async def deliver(item) -> None:
+        delivered.append(item)
+
+    task = asyncio.create_task(bluesky.stream(deliver, lambda state, detail: None))
+    try:
+        assert await bsky.wait_connected_async(1, timeout=10)
+        bsky.post("python, quoting", author="alice.test", quote=quoted["uri"])
+        assert await bsky.wait_until_async(lambda: len(delivered) == 2, 5)  # on time, then its edit
+        # The quote is known now; this author is not, and the AppView will not know them either.
+        bsky.post("python, quoting again", author="did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", quote=quoted["uri"])
+        assert await bsky.wait_until_async(lambda: len(delivered) == 3, 5)
+        await asyncio.sleep(1.0)  # the AppView has answered meanwhile
+    finally:
+        task.cancel()
+        await asyncio.wait([task], timeout=5)
+    assert len(delivered) == 3  # no edit that would only repeat the post

@@ -8,6 +8,7 @@ from channels.db import database_sync_to_async
 
 from feed.edits import post_edit
 from feed.models import Topic, TopicPost, Tweet
+from feed.moderation import tweets_set_hidden
 from feed.normalize import normalize
 from feed.publishing import publish_batches
 from feed.services import tweets_ingest
@@ -82,3 +83,19 @@ async def test_an_edit_of_a_post_waiting_for_approval_tells_only_the_moderators(
 async def test_an_edit_of_a_post_never_stored_is_ignored(topic):
     assert await edit("python v2") is None
     assert await Tweet.objects.acount() == 0
+
+
+async def test_a_post_hidden_after_its_edit_never_sends_its_new_text(topic, async_client):
+    await store("python v1")
+    page = await connect("python")
+    mark = (await receive(page))["mod"]
+    await page.disconnect()
+    await edit("python v2, hidden since")
+    tweet = await Tweet.objects.aget()
+    await database_sync_to_async(tweets_set_hidden)(tweets=[tweet], hidden=True)
+    events = (await async_client.get(f"/api/topics/python/moderation/?after={mark}")).json()["events"]
+    assert [(e["action"], e["tweet"]) for e in events] == [("edit", None), ("hide", None)]
+    later = await connect("python")
+    history = await receive(later)
+    assert history["tweets"] == []
+    await later.disconnect()

@@ -94,9 +94,10 @@ class FeedView {
     this.tweets.set(tweet.seq, tweet);
   }
 
-  // The newest `count` tweets in the list, newest first.
-  newestTweets(count) {
-    return [...this.tweets.values()].sort((a, b) => b.seq - a.seq).slice(0, count);
+  // The newest `count` tweets in the list, newest first (without reposts, if the wall hides them).
+  newestTweets(count, withoutReposts = false) {
+    const tweets = [...this.tweets.values()].filter((t) => !(withoutReposts && t.reposted_by));
+    return tweets.sort((a, b) => b.seq - a.seq).slice(0, count);
   }
 
   drop(item) {
@@ -165,6 +166,7 @@ class FeedView {
         this.pins.set(tweet.id, { tweet, item: fresh });
       }
     }
+    this.onChange?.();
   }
 
   hide(ids) {

@@ -20,6 +20,7 @@ export class Wall {
     this.offset = 0; // server clock minus this browser's, ms
     this.timer = 0;
     this.shownSeq = 0;
+    this.shown = undefined;
     const initial = document.getElementById("wall-settings");
     if (initial) this.apply(JSON.parse(initial.textContent), true);
     view.onChange = () => this.settings?.spotlight && this.spotlight();
@@ -39,7 +40,8 @@ export class Wall {
     this.root.classList.toggle("wall--no-reposts", settings.show_reposts === false);
     this.root.dataset.columns = String(clamp(settings.columns, 1, 4, 1));
     if (this.logo) {
-      const url = typeof settings.logo_url === "string" && settings.logo_url.startsWith("/") ? settings.logo_url : "";
+      const logo = typeof settings.logo_url === "string" ? settings.logo_url : "";
+      const url = logo.startsWith("/") && !logo.startsWith("//") ? logo : "";
       this.logo.hidden = !url;
       if (url && this.logo.getAttribute("src") !== url) this.logo.src = url;
     }
@@ -48,7 +50,7 @@ export class Wall {
     this.view.spotlight = Boolean(settings.spotlight);
     this.root.classList.toggle("wall--spotlight", this.view.spotlight);
     if (this.stage) this.stage.hidden = !this.view.spotlight;
-    this.shownSeq = 0;
+    this.shown = undefined; // settings change how the post looks: draw it again
     this.spotlight();
   }
 
@@ -75,13 +77,15 @@ export class Wall {
     const interval = clamp(this.settings.spotlight_interval_s, 3, 120, 8) * 1000;
     const now = Date.now() + this.offset;
     const slot = Math.floor(now / interval);
-    const newest = this.view.newestTweets(clamp(this.settings.spotlight_count, 2, 50, 10));
+    const count = clamp(this.settings.spotlight_count, 2, 50, 10);
+    const newest = this.view.newestTweets(count, this.settings.show_reposts === false);
     let shown = null;
     if (newest.length) {
       const fresh = Math.floor(Date.parse(newest[0].at) / interval) === slot - 1;
       shown = fresh ? newest[0] : newest[slot % newest.length];
     }
-    if ((shown?.seq || 0) !== this.shownSeq) {
+    if (shown !== this.shown) { // another post, or the same one edited since (a new object)
+      this.shown = shown;
       this.shownSeq = shown?.seq || 0;
       const item = shown ? this.renderTweet(shown, true) : null;
       if (item) item.classList.add("tweet--spotlight");

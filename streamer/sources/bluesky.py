@@ -310,12 +310,10 @@ class BlueskySource:
         """The profile or the quoted post came after the post went: deliver the post again as an
         edit, with them, unless it has been edited or deleted since."""
         await asyncio.wait(late, timeout=LATE_WAIT_S)
-        author_known = item.author.done() and item.author.result().handle
-        quote_known = (
-            item.quote is not None and item.quote.done() and item.quote.result()["author"]["username"]
-        )
-        if not (author_known or quote_known):
-            return  # nothing to add: the AppView did not know them either
+        author_came = item.author in late and item.author.done() and item.author.result().handle
+        quote_came = item.quote in late and item.quote.done() and item.quote.result()["author"]["username"]
+        if not (author_came or quote_came):
+            return  # nothing new: what came late, the AppView did not know either
         if self._delivered.get(item.uri) != str(item.event["commit"].get("cid") or ""):
             return
         await deliver(PostEdited(self._post(item)))

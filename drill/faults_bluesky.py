@@ -12,7 +12,7 @@ import asyncio
 import json
 import time
 
-from drill.runner import Drill, Result, Step
+from drill.runner import Drill, Result, Step, stored_length_check
 
 # The source's rewind (streamer/sources/bluesky.py CURSOR_REWIND_US): posts this recent come again.
 REWIND_US = 3_000_000
@@ -21,7 +21,6 @@ OUTAGE_S = 6.0  # Jetstream refuses connections this long; the source backs off 
 FLOW_EVERY_S = 0.5
 # The source asks Jetstream to skip events larger than this (maxMessageSizeBytes).
 MAX_EVENT_BYTES = 1_000_000
-MAX_TEXT_CHARS = 25_000  # what is kept of a post's text (feed/normalize.py)
 _SKIPPED_LOG = "bluesky: event skipped"
 
 
@@ -133,18 +132,6 @@ async def malformed_events(d: Drill) -> Result:
     return await step.finish()
 
 
-def _stored_length(prefix: str):
-    async def check(step: Step) -> None:
-        rows = await asyncio.to_thread(step.d.db.topic_rows, step.feed.slug)
-        row = next((r for r in rows if r.head.startswith(prefix)), None)
-        if row is not None and row.length != MAX_TEXT_CHARS:
-            step.problems.append(f"stored text is {row.length} chars, expected {MAX_TEXT_CHARS}")
-        elif row is not None:
-            step.notes.append(f"stored cut to {row.length} chars")
-
-    return check
-
-
 async def event_1_mb(d: Drill) -> Result:
     """A post whose event is just under 1 MB (the size the source lets Jetstream send) is stored, cut
     to the text kept; one over it is skipped by Jetstream, as asked; the connection reads on."""
@@ -162,7 +149,7 @@ async def event_1_mb(d: Drill) -> Result:
     await d.bluesky.post(step.prefix() + "z" * (MAX_EVENT_BYTES + 100_000))
     step.notes.append("one over 1 MB skipped by Jetstream (maxMessageSizeBytes)")
     await step.good(2)
-    step.after_store(_stored_length(big))
+    step.after_store(stored_length_check(big))
     step.after_store(lambda s: _same_connection(s, connects))
     return await step.finish()
 

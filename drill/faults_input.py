@@ -6,10 +6,7 @@ Each step sends good tweets before, right after (on the same connection) and aft
 
 import json
 
-from drill.runner import Drill, Result, Step
-
-# normalize() keeps at most this many characters of text: X's longest real posts.
-MAX_TEXT_CHARS = 25_000
+from drill.runner import Drill, Result, Step, stored_length_check
 
 
 async def _same_connection(step: Step, accepted_before: int) -> None:
@@ -93,17 +90,6 @@ async def operational_disconnect(d: Drill) -> Result:
     return await step.finish()
 
 
-def _stored_length(prefix: str):
-    async def check(step: Step) -> None:
-        rows = [r for r in step.d.db.topic_rows() if r.head.startswith(prefix)]
-        if rows and rows[0].length != MAX_TEXT_CHARS:
-            step.problems.append(f"stored text is {rows[0].length} chars, expected {MAX_TEXT_CHARS}")
-        elif rows:
-            step.notes.append(f"stored cut to {rows[0].length} chars")
-
-    return check
-
-
 async def text_100_kb(d: Drill) -> Result:
     step = await d.step("100 KB text", "text100k")
     accepted = (await d.emulator.state())["accepted_count"]
@@ -111,7 +97,7 @@ async def text_100_kb(d: Drill) -> Result:
     [big] = await step.good(1, body="x" * 100_000)
     await step.good(2)
     step.after_store(lambda s: _same_connection(s, accepted))
-    step.after_store(_stored_length(big))
+    step.after_store(stored_length_check(big))
     return await step.finish()
 
 
@@ -122,7 +108,7 @@ async def line_1_mb(d: Drill) -> Result:
     big = step.prefix()
     await step.raw_json(step.payload(big, "y" * 1_000_000), good_prefix=big)
     await step.good(2)
-    step.after_store(_stored_length(big))
+    step.after_store(stored_length_check(big))
     step.after_store(lambda s: _same_connection(s, accepted))  # read in one piece, not by reconnecting
     return await step.finish()
 

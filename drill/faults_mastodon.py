@@ -14,7 +14,7 @@ import contextlib
 import json
 import time
 
-from drill.runner import Drill, Result, Step
+from drill.runner import Drill, Result, Step, stored_length_check
 from drill.stack import MASTODON_TAG, MASTODON_TOKEN
 
 RECONNECT_WITHIN_S = 15.0
@@ -24,7 +24,6 @@ RATE_LIMITED_S = 12.0  # longer than a poll interval, so a poll meets the 429
 FLOW_EVERY_S = 0.5
 NEW_TOKEN = "drill-mastodon-token-2"  # noqa: S105 (the emulator's)
 NEW_TOKEN_WITHIN_S = 20.0  # the worker reads the instance rows every 5 s
-MAX_TEXT_CHARS = 25_000
 MAX_PAYLOAD_BYTES = 1_000_000
 STREAM = ["hashtag", MASTODON_TAG]
 
@@ -120,25 +119,13 @@ async def malformed_payloads(d: Drill) -> Result:
     return await step.finish()
 
 
-def _stored_length(prefix: str):
-    async def check(step: Step) -> None:
-        rows = await asyncio.to_thread(step.d.db.topic_rows, step.feed.slug)
-        row = next((r for r in rows if r.head.startswith(prefix)), None)
-        if row is not None and row.length != MAX_TEXT_CHARS:
-            step.problems.append(f"stored text is {row.length} chars, expected {MAX_TEXT_CHARS}")
-        elif row is not None:
-            step.notes.append(f"stored cut to {row.length} chars")
-
-    return check
-
-
 async def payload_1_mb(d: Drill) -> Result:
     step = await d.step("Mastodon: 1 MB payload", "m1mb", "mastodon")
     accepted = (await d.mastodon.state())["accepted_count"]
     await step.good(2)
     [big] = await step.good(1, body="y" * MAX_PAYLOAD_BYTES)
     await step.good(2)
-    step.after_store(_stored_length(big))
+    step.after_store(stored_length_check(big))
     step.after_store(lambda s: _same_stream(s, accepted))
     return await step.finish()
 

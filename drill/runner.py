@@ -253,6 +253,26 @@ class Step:
         return Result(self.name, not self.problems and lost == 0, lost, "; ".join(parts))
 
 
+# What is kept of a post's text (feed/normalize.py MAX_TEXT_CHARS): the drill checks a huge post was
+# cut to it, not refused.
+MAX_TEXT_CHARS = 25_000
+
+
+def stored_length_check(prefix: str) -> Callable[["Step"], Awaitable[None]]:
+    """An after-store check: the post whose text starts with `prefix` was stored cut to
+    MAX_TEXT_CHARS."""
+
+    async def check(step: Step) -> None:
+        rows = await asyncio.to_thread(step.d.db.topic_rows, step.feed.slug)
+        row = next((r for r in rows if r.head.startswith(prefix)), None)
+        if row is not None and row.length != MAX_TEXT_CHARS:
+            step.problems.append(f"stored text is {row.length} chars, expected {MAX_TEXT_CHARS}")
+        elif row is not None:
+            step.notes.append(f"stored cut to {row.length} chars")
+
+    return check
+
+
 def shown_twice(viewer: Viewer) -> list[str]:
     """Post ids the viewer holds under more than one seq: on its page twice."""
     return [post_id for post_id, n in Counter(t["id"] for t in viewer.held.values()).items() if n > 1]

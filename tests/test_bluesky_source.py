@@ -279,9 +279,10 @@ def test_the_stream_command_follows_bluesky_alone(bsky, start_worker):
     assert wait_until(lambda: Tweet.objects.filter(network_id=post["uri"], author_name="Alice").exists(), 10)
 
 
-async def _two_deliveries_with_a_slow_appview(bsky, text: str, **fields) -> list:
-    """What the source delivers for one post while the AppView takes a second to answer."""
-    bsky.profile_latency = 1.0
+async def _deliveries_with_a_slow_appview(bsky, *posts: tuple[str, dict], latency: float = 1.0) -> list:
+    """What the source delivers for these posts, each posted once the one before is delivered and
+    its late update has come (or not), while the AppView takes `latency` to answer."""
+    bsky.profile_latency = latency
     bluesky = BlueskySource(jetstream_url=bsky.jetstream_url, appview_url=bsky.base_url)
     await bluesky.sync_rules([TopicRule("sky", "python", ("bluesky",))])
     delivered = []
@@ -292,8 +293,11 @@ async def _two_deliveries_with_a_slow_appview(bsky, text: str, **fields) -> list
     task = asyncio.create_task(bluesky.stream(deliver, lambda state, detail: None))
     try:
         assert await bsky.wait_connected_async(1, timeout=10)
-        bsky.post(text, **fields)
-        assert await bsky.wait_until_async(lambda: len(delivered) == 2, 5)
+        for text, fields in posts:
+            before = len(delivered)
+            bsky.post(text, **fields)
+            assert await bsky.wait_until_async(lambda before=before: len(delivered) > before, 5)
+            await asyncio.sleep(latency + 0.5)  # the AppView has answered meanwhile
     finally:
         task.cancel()
         await asyncio.wait([task], timeout=5)
@@ -301,7 +305,7 @@ async def _two_deliveries_with_a_slow_appview(bsky, text: str, **fields) -> list
 
 
 async def test_a_post_sent_without_its_author_is_followed_by_an_edit_with_the_author(bsky):
-    delivered = await _two_deliveries_with_a_slow_appview(bsky, "python, author later", author="bob.test")
+    delivered = await _deliveries_with_a_slow_appview(bsky, ("python, author later", {"author": "bob.test"}))
     first, later = delivered
     assert first.author_username == first.author_id  # the DID: the AppView had not answered
     assert isinstance(later, PostEdited)
@@ -348,8 +352,8 @@ async def test_a_quote_post_carries_the_quoted_posts_author_and_text_from_the_ap
 
 async def test_a_quote_the_appview_answers_late_comes_as_an_edit(bsky):
     quoted = bsky.post("The quoted post", author="bob.test")
-    delivered = await _two_deliveries_with_a_slow_appview(
-        bsky, "python, quoting", author="alice.test", quote=quoted["uri"]
+    delivered = await _deliveries_with_a_slow_appview(
+        bsky, ("python, quoting", {"author": "alice.test", "quote": quoted["uri"]})
     )
     first, later = delivered
     assert first.quote["text"] == ""  # on time, with what was known: the link
@@ -388,24 +392,12 @@ async def test_a_restarted_worker_resumes_from_the_saved_cursor_and_loses_nothin
 
 async def test_a_late_answer_that_knows_nothing_more_sends_no_edit(bsky):
     quoted = bsky.post("The quoted post", author="bob.test")
-    bsky.profile_latency = 0.5
-    bluesky = BlueskySource(jetstream_url=bsky.jetstream_url, appview_url=bsky.base_url)
-    await bluesky.sync_rules([TopicRule("sky", "python", ("bluesky",))])
-    delivered = []
-
-    async def deliver(item) -> None:
-        delivered.append(item)
-
-    task = asyncio.create_task(bluesky.stream(deliver, lambda state, detail: None))
-    try:
-        assert await bsky.wait_connected_async(1, timeout=10)
-        bsky.post("python, quoting", author="alice.test", quote=quoted["uri"])
-        assert await bsky.wait_until_async(lambda: len(delivered) == 2, 5)  # on time, then its edit
-        # The quote is known now; this author is not, and the AppView will not know them either.
-        bsky.post("python, quoting again", author="did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", quote=quoted["uri"])
-        assert await bsky.wait_until_async(lambda: len(delivered) == 3, 5)
-        await asyncio.sleep(1.0)  # the AppView has answered meanwhile
-    finally:
-        task.cancel()
-        await asyncio.wait([task], timeout=5)
+    # The first post is delivered on time, then as an edit with its author and quote. For the second
+    # the quote is known at once; its author is not, and the AppView will not know them either.
+    delivered = await _deliveries_with_a_slow_appview(
+        bsky,
+        ("python, quoting", {"author": "alice.test", "quote": quoted["uri"]}),
+        ("python, quoting again", {"author": "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "quote": quoted["uri"]}),
+        latency=0.5,
+    )
     assert len(delivered) == 3  # no edit that would only repeat the post

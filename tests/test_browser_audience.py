@@ -35,10 +35,16 @@ def _post(texts: list[str], slug: str) -> None:
     publish_batches_sync(ingest(*texts, tags=[slug]))
 
 
-def _decode(page: Page, selector: str) -> list[str]:
-    """The QR codes a camera would read in the element: its pixels, as the screen shows them."""
-    picture = Image.open(io.BytesIO(page.locator(selector).screenshot()))
-    return [barcode.text for barcode in zxingcpp.read_barcodes(picture)]
+def _decode(page: Page, selector: str, tries: int = 10) -> list[str]:
+    """The QR codes a camera would read in the element: its pixels, as the screen shows them. Like a
+    phone, it looks again for a moment: a frame taken while the header still settles (fonts, the
+    theme) can cut the code."""
+    for _ in range(tries):
+        picture = Image.open(io.BytesIO(page.locator(selector).screenshot()))
+        if texts := [barcode.text for barcode in zxingcpp.read_barcodes(picture)]:
+            return texts
+        page.wait_for_timeout(300)
+    return []
 
 
 def test_the_walls_qr_code_decodes_to_the_topic_pages_url(browser, orm, start_server) -> None:
